@@ -1,0 +1,41 @@
+# The course's commands. `make book` and `make test` set everything up on a
+# fresh machine: they create .venv if it is missing and install into it.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(CURDIR)/$(VENV)/bin
+STAMP  := $(VENV)/.installed
+# nbgrader calls `alembic` and `jupyter` from PATH: use the environment's own.
+export PATH := $(BIN):$(PATH)
+# Plots render to files, never to a window.
+export MPLBACKEND := Agg
+
+.PHONY: help install book test release clean
+
+help:
+	@echo "make book     build the HTML book (chapters executed) into _build/html"
+	@echo "make test     run the whole test suite"
+	@echo "make release  regenerate exercises/ from solutions/"
+	@echo "make clean    remove the built book and caches"
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -r requirements.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build . -W -n --keep-going
+	@echo
+	@echo "Book built. Open $(CURDIR)/_build/html/index.html in a browser."
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+release: $(STAMP)
+	$(BIN)/python -m autograder release
+
+clean:
+	rm -rf _build .pytest_cache
