@@ -1,0 +1,77 @@
+"""Tolerant comparison of a student's result with the expected one.
+
+Each function returns None when the result is acceptable and otherwise one
+sentence that says what differs: the type, the shape, the dtype, where values
+stop being finite, or the first time step whose values differ. Messages never
+contain expected values, so they can be shown to students as they are.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def describe_type(value: Any) -> str:
+    """A short name for the type of `value`, as a student would write it."""
+    kind = type(value)
+    module = kind.__module__.split(".")[0]
+    return kind.__name__ if module == "builtins" else f"{module}.{kind.__name__}"
+
+
+def compare_array(
+    what: str,
+    got: Any,
+    expected: np.ndarray,
+    *,
+    rtol: float,
+    atol: float,
+    time_axis: int | None = None,
+) -> str | None:
+    """Compare one array result. `what` names it in the message ("the hidden
+    states hs"); `time_axis`, if given, is the axis of time steps, so that the
+    message can name the first step that differs."""
+    if not isinstance(got, np.ndarray):
+        hint = " (convert with .detach().numpy())" if describe_type(got).startswith("torch.") else ""
+        return f"{what} should be a NumPy array but is a {describe_type(got)}{hint}"
+    if got.shape != expected.shape:
+        return f"{what} has shape {got.shape}, expected shape {expected.shape}"
+    if got.dtype != expected.dtype:
+        return f"{what} has dtype {got.dtype}, expected {expected.dtype} (do not change the precision)"
+    finite = np.isfinite(expected)
+    if not np.isfinite(got[finite]).all():
+        return f"{what} contains inf or nan where finite values are expected"
+    close = np.isclose(got, expected, rtol=rtol, atol=atol)
+    if close.all():
+        return None
+    error = float(np.max(np.abs(got - expected)[~close]))
+    where = ""
+    if time_axis is not None and got.ndim > time_axis:
+        other_axes = tuple(a for a in range(got.ndim) if a != time_axis)
+        bad_steps = np.flatnonzero(~close.all(axis=other_axes))
+        first = int(bad_steps[0])
+        steps = got.shape[time_axis]
+        where = f" starting at time step t={first + 1} (index {first}) of {steps}"
+        if first > 0:
+            where += "; the earlier steps match"
+    return (
+        f"{what}: values do not match the expected ones{where} "
+        f"(largest error {error:.3g}, tolerance rtol={rtol:g}, atol={atol:g})"
+    )
+
+
+def compare_scalar(what: str, got: Any, expected: float, *, rtol: float, atol: float) -> str | None:
+    """Compare a scalar result; a NumPy scalar or 0-d array counts as a scalar."""
+    if isinstance(got, np.ndarray) and got.shape != ():
+        return f"{what} should be a single number but has shape {got.shape} (did you forget to average?)"
+    if not isinstance(got, (int, float, np.integer, np.floating, np.ndarray)) or isinstance(got, bool):
+        return f"{what} should be a Python float but is a {describe_type(got)}"
+    value = float(got)
+    if not np.isfinite(value):
+        return f"{what} is {value} where a finite value is expected"
+    if np.isclose(value, expected, rtol=rtol, atol=atol):
+        return None
+    return (
+        f"{what} does not match the expected value "
+        f"(error {abs(value - expected):.3g}, tolerance rtol={rtol:g}, atol={atol:g})"
+    )
