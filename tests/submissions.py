@@ -1,0 +1,126 @@
+"""Student submissions for the end-to-end grading tests, made from the release.
+
+Each maker takes the released notebook (what students get) and fills it in the
+way one kind of student would: all right, half right, broken in some way.
+They are built at test time, so they always match the current release.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+
+from autograder.notebooks import nbgrader_meta
+
+SOLUTION = re.compile(r"^[ \t]*### BEGIN SOLUTION\n(.*?)^[ \t]*### END SOLUTION\n?", re.M | re.S)
+STUB = re.compile(r"^[ \t]*# YOUR CODE HERE\n[ \t]*raise NotImplementedError\(\)\n?", re.M)
+
+
+def solution_code(source_nb: nbformat.NotebookNode) -> dict[str, str]:
+    """grade_id -> the source cell with its solution markers removed (the right answer)."""
+    return {nbgrader_meta(c)["grade_id"]: SOLUTION.sub(r"\1", c.source)
+            for c in source_nb.cells if nbgrader_meta(c).get("solution")}
+
+
+def fill(release: nbformat.NotebookNode, answers: dict[str, str]) -> nbformat.NotebookNode:
+    """A copy of the release with the given cells' sources replaced."""
+    nb = nbformat.from_dict(release)
+    nb = nbformat.reads(nbformat.writes(nb), as_version=4)
+    for cell in nb.cells:
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        if grade_id in answers:
+            cell.source = answers[grade_id]
+    return nb
+
+
+WRONG_PARAMS = '''
+def rnn_params_from_torch(rnn, head):
+    """Copies the weights, but transposes them (a common mistake)."""
+    out = {}
+    for name, p in rnn.named_parameters():
+        key = name.removesuffix("_l0")
+        out[key] = p.detach().numpy().astype(np.float64).T
+    out["weight_hy"] = head.weight.detach().numpy().astype(np.float64).T
+    out["bias_y"] = head.bias.detach().numpy().astype(np.float64)
+    return out
+'''
+
+NAIVE_XENT = '''
+def sequence_cross_entropy(logits, targets):
+    """Naive softmax: overflows for large logits."""
+    p = np.exp(logits) / np.exp(logits).sum(axis=-1, keepdims=True)
+    B, T = targets.shape
+    picked = p[np.arange(B)[:, None], np.arange(T)[None, :], targets]
+    return float(-np.log(picked).mean())
+'''
+
+LOOPING_FORWARD = '''
+def rnn_forward(x, h0, params):
+    """Never returns."""
+    while True:
+        pass
+'''
+
+KERNEL_KILLER = '''
+import os
+os._exit(1)
+'''
+
+MEMORY_HOG_XENT = '''
+def sequence_cross_entropy(logits, targets):
+    """Asks for far more memory than the machine has."""
+    waste = np.ones((2**20, 2**20))
+    return 0.0
+'''
+
+ANSWER = "Each step reuses the same weights, so the count, HI + H^2 + 2H + OH + O = 1573, does not depend on T."
+
+
+def make_all(release_path: Path, source_path: Path) -> dict[str, str | nbformat.NotebookNode]:
+    """Every fixture student: a notebook, or raw text for files that are not notebooks."""
+    release = nbformat.read(release_path, as_version=4)
+    right = solution_code(nbformat.read(source_path, as_version=4))
+    code = {k: v for k, v in right.items() if not k.startswith("answer_")}
+
+    noisy = dict(code)
+    noisy["rnn_cell_forward"] = (
+        "import sys, warnings\n" + code["rnn_cell_forward"].replace(
+            '    """One tanh', '    warnings.warn("a harmless warning", UserWarning)\n'
+            '    print("debug output on stderr", file=sys.stderr)\n    """One tanh', 1))
+
+    edited = fill(release, {**code, "sequence_cross_entropy": NAIVE_XENT})
+    for cell in edited.cells:  # a student who 'fixes' the failing test instead of the code
+        if nbgrader_meta(cell).get("grade_id") == "test_sequence_cross_entropy":
+            cell.source = "pass"
+
+    deleted = fill(release, code)
+    deleted.cells = [c for c in deleted.cells if nbgrader_meta(c).get("grade_id") != "test_rnn_cell_forward"]
+
+    wrong = fill(release, code)
+    for cell in wrong.cells:
+        meta = nbgrader_meta(cell)
+        if "grade_id" in meta:
+            meta["grade_id"] = "other_" + meta["grade_id"]
+
+    return {
+        "right": fill(release, {**code, "answer_parameter_sharing": ANSWER}),
+        "untouched": release,
+        "half": fill(release, {**code, "rnn_params_from_torch": WRONG_PARAMS, "sequence_cross_entropy": NAIVE_XENT}),
+        "noisy": fill(release, noisy),
+        "looping": fill(release, {**code, "rnn_forward": LOOPING_FORWARD}),
+        "crashing": fill(release, {**code, "rnn_forward": KERNEL_KILLER + code["rnn_forward"]}),
+        "memoryhog": fill(release, {**code, "sequence_cross_entropy": MEMORY_HOG_XENT}),
+        "edited": edited,
+        "deleted": deleted,
+        "wrongnb": wrong,
+        "corrupt": '{"cells": [ this is not JSON',
+    }
+
+
+def write_all(folder: Path, release_path: Path, source_path: Path, name: str = "a1_rnn.ipynb") -> None:
+    """Write every fixture as folder/<student>/<name>."""
+    for student, nb in make_all(release_path, source_path).items():
+        target = folder / student / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(nb if isinstance(nb, str) else nbformat.writes(nb))

@@ -1,0 +1,125 @@
+"""The hidden-test cases accept the reference and reject realistic wrong answers."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from autograder import mistakes as m
+from autograder.cases import CASES, CheckFailure, check, failures
+from autograder.compare import compare_array, compare_scalar
+
+
+def not_implemented(*args):
+    raise NotImplementedError()
+
+
+def returns_none(*args):
+    return None
+
+
+# Mistakes beyond the case table's hint list, still rejected by the check.
+EXTRA_MUTANTS = {
+    "a1.rnn_cell_forward": [not_implemented, returns_none,
+                            lambda x, h, wih, whh, bih, bhh: np.tanh(x @ wih.T + h @ whh.T + bih)],
+    "a1.rnn_forward": [not_implemented, returns_none,
+                       lambda x, h0, p: m.forward_off_by_one(x, h0, p)[0]],  # forgets to return ys
+    "a1.rnn_params_from_torch": [not_implemented, m.params_no_validation],
+    "a1.sequence_cross_entropy": [not_implemented, m.xent_naive_softmax,
+                                  lambda logits, targets: np.float32(m.xent_naive_softmax(logits, targets))],
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_reference_passes(name):
+    assert failures(name, CASES[name].reference) == []
+    assert check(name, CASES[name].reference) is None
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_every_part_has_at_least_two_known_mistakes(name):
+    assert len(CASES[name].mistakes) + len(EXTRA_MUTANTS[name]) >= 2 + 1
+    assert len(CASES[name].mistakes) >= 2
+
+
+@pytest.mark.parametrize("name,mistake", [(n, mk) for n, c in sorted(CASES.items()) for mk in c.mistakes],
+                         ids=lambda v: getattr(getattr(v, "function", None), "__name__", str(v)))
+def test_known_mistake_is_rejected_with_its_hint(name, mistake):
+    problems = failures(name, mistake.function)
+    assert problems, f"{mistake.function.__name__} passed the hidden test of {name}"
+    assert any(mistake.hint in p for p in problems), f"no trial names the mistake: {problems}"
+    with pytest.raises(CheckFailure):
+        check(name, mistake.function)
+
+
+@pytest.mark.parametrize("name,mutant", [(n, f) for n, fs in sorted(EXTRA_MUTANTS.items()) for f in fs])
+def test_other_wrong_answers_are_rejected(name, mutant):
+    with pytest.raises(AssertionError):  # CheckFailure is an AssertionError: nbgrader scores it 0
+        check(name, mutant)
+
+
+def test_unimplemented_part_says_so():
+    with pytest.raises(CheckFailure, match="not implemented yet"):
+        check("a1.rnn_forward", not_implemented)
+
+
+def test_overflowing_softmax_gets_the_stability_hint():
+    with pytest.raises(CheckFailure, match="log-sum-exp"):
+        check("a1.sequence_cross_entropy", m.xent_naive_softmax)
+
+
+def test_student_cannot_change_the_inputs_of_later_trials():
+    def vandal(x_t, h_prev, weight_ih, weight_hh, bias_ih, bias_hh):
+        result = np.tanh(x_t @ weight_ih.T + bias_ih + h_prev @ weight_hh.T + bias_hh)
+        weight_hh[...] = 0.0  # in-place damage to its own copy only
+        return result
+    assert failures("a1.rnn_cell_forward", vandal) == []
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_messages_never_show_expected_values(name):
+    case = CASES[name]
+    for mk in case.mistakes:
+        for trial, message in zip(case.trials(), failures(name, mk.function)):
+            expected = case.reference(*trial.args)
+            values = np.concatenate([np.ravel(v) for v in
+                                     (expected.values() if isinstance(expected, dict) else
+                                      expected if isinstance(expected, tuple) else [expected])])
+            for value in values[:20]:
+                for text in (f"{value:.3g}", f"{value:.4f}"):
+                    if abs(value) > 1e-3 and len(text) > 3:
+                        assert text not in message, f"{message!r} shows an expected value {text}"
+
+
+def test_shape_grid_has_ones_and_odd_sizes():
+    from autograder.cases import SHAPES
+    assert (1, 1, 1, 1, 1) in SHAPES
+    for axis in range(5):
+        sizes = {s[axis] for s in SHAPES}
+        assert 1 in sizes and any(v % 2 == 1 and v > 1 for v in sizes)
+
+
+def test_compare_array_names_the_first_differing_step():
+    expected = np.zeros((2, 4, 3))
+    got = expected.copy()
+    got[1, 2, 0] = 1.0
+    message = compare_array("hs", got, expected, rtol=1e-7, atol=1e-9, time_axis=1)
+    assert "t=3 (index 2) of 4" in message and "earlier steps match" in message
+
+
+@pytest.mark.parametrize("got,needle", [
+    (np.zeros((3, 2)), "shape (3, 2)"),
+    (np.zeros((2, 3), dtype=np.float32), "dtype float32"),
+    ([[0.0] * 3] * 2, "NumPy array but is a list"),
+    (np.full((2, 3), np.nan), "inf or nan"),
+])
+def test_compare_array_explains_type_shape_dtype_and_nan(got, needle):
+    assert needle in compare_array("h", got, np.zeros((2, 3)), rtol=1e-7, atol=1e-9)
+
+
+def test_compare_scalar():
+    assert compare_scalar("loss", 1.0, 1.0, rtol=1e-7, atol=0) is None
+    assert "single number" in compare_scalar("loss", np.ones(3), 1.0, rtol=1e-7, atol=0)
+    assert "Python float" in compare_scalar("loss", "1.0", 1.0, rtol=1e-7, atol=0)
+    assert re.search(r"error 0\.5", compare_scalar("loss", 1.5, 1.0, rtol=1e-7, atol=0))

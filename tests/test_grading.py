@@ -1,0 +1,118 @@
+"""End to end: `python -m autograder grade` on fixture submissions of a1."""
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from submissions import make_all, write_all
+
+pytestmark = pytest.mark.slow
+
+PARTS = ["test_rnn_cell_forward", "test_rnn_forward", "test_rnn_params_from_torch",
+         "test_sequence_cross_entropy", "answer_parameter_sharing"]
+PENDING = "graded, manual grading pending: answer_parameter_sharing"
+# student: (points per part in PARTS order, total, status, a phrase expected in the notes)
+EXPECTED = {
+    "right":     (["20", "25", "20", "20", ""], "85", PENDING, ""),
+    "untouched": (["0", "0", "0", "0", "0"], "0", "graded", ""),
+    "half":      (["20", "25", "0", "0", "0"], "45", "graded", ""),
+    "noisy":     (["20", "25", "20", "20", "0"], "85", "graded", ""),
+    "looping":   (["20", "0", "20", "20", "0"], "60", "graded (see notes)", "time limit reached in: test_rnn_forward"),
+    "crashing":  (["20", "0", "20", "20", "0"], "60", "graded (see notes)", "kernel died in cell rnn_forward"),
+    "memoryhog": (["20", "25", "20", "0", "0"], "65", "graded", ""),
+    "edited":    (["20", "25", "20", "0", "0"], "65", "graded (see notes)", "test cells edited"),
+    "deleted":   (["20", "25", "20", "20", "0"], "85", "graded (see notes)", "cells deleted, put back"),
+    "wrongnb":   (["", "", "", "", ""], "0", "wrong assignment", "none of a1_rnn's graded cells"),
+    "corrupt":   (["", "", "", "", ""], "0", "unreadable", "not a valid notebook"),
+}
+
+
+def tree_digest(root: Path) -> str:
+    """A fingerprint of the instructor's tree: the top-level names and every file of
+    the assignment sources, releases, grading package and nbgrader configuration."""
+    digest = hashlib.sha256(" ".join(sorted(p.name for p in root.iterdir())).encode())
+    for top in ("solutions", "exercises", "autograder", "nbgrader_config.py"):
+        for path in sorted([root / top, *(root / top).rglob("*")]):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(root)).encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def grade(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]}
+    return subprocess.run([sys.executable, "-m", "autograder", "grade", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=1500)
+
+
+def read_rows(csv_path: Path) -> dict[str, dict[str, str]]:
+    with csv_path.open() as handle:
+        return {row["student"]: row for row in csv.DictReader(handle)}
+
+
+@pytest.fixture(scope="module")
+def graded_folder(root, tmp_path_factory):
+    work = tmp_path_factory.mktemp("grading")
+    write_all(work / "submissions", root / "exercises/a1_rnn/a1_rnn.ipynb", root / "solutions/a1_rnn/a1_rnn.ipynb")
+    before = tree_digest(root)
+    done = grade(["submissions", "--assignment", "a1_rnn", "--timeout", "10"], cwd=work)
+    return work, done, before
+
+
+def test_every_fixture_gets_its_expected_grade(graded_folder):
+    work, done, _ = graded_folder
+    rows = read_rows(work / "grading/reports/a1_rnn/grades.csv")
+    assert set(rows) == set(EXPECTED), done.stdout + done.stderr
+    for student, (points, total, status, note) in EXPECTED.items():
+        row = rows[student]
+        assert [row[p] for p in PARTS] == points, (student, row)
+        assert (row["total"], row["max_total"], row["status"]) == (total, "100", status), (student, row)
+        assert note in row["notes"], (student, row["notes"])
+
+
+def test_exit_code_and_summary(graded_folder):
+    _, done, _ = graded_folder
+    assert done.returncode == 1, "two submissions could not be graded: the exit code must say so"
+    assert "2 of 11 submissions could not be graded" in done.stdout
+    assert "half" in done.stdout and "45" in done.stdout
+
+
+def test_feedback_hides_hidden_tests_and_solutions(graded_folder):
+    work, _, _ = graded_folder
+    pages = work / "grading/reports/a1_rnn/feedback"
+    assert sorted(p.stem for p in pages.glob("*.html")) == sorted(EXPECTED)
+    for page in pages.glob("*.html"):
+        text = page.read_text()
+        for secret in ("BEGIN HIDDEN TESTS", "autograder", "check(", "BEGIN SOLUTION", "Model answer"):
+            assert secret not in text, f"{page.name} shows {secret!r}"
+    untouched = (pages / "untouched.html").read_text()
+    assert "np.stack(hs, axis=1)" not in untouched and "NotImplementedError" in untouched
+    half = (pages / "half.html").read_text()
+    assert "45 of 100" in half and "should have shape (5, 3)" in half
+    assert "could not be graded" in (pages / "corrupt.html").read_text()
+
+
+def test_grading_leaves_the_instructor_tree_alone(graded_folder, root):
+    _, _, before = graded_folder
+    assert tree_digest(root) == before
+    assert not (root / "grading").exists() and not (root / "gradebook.db").exists()
+
+
+def test_lms_zip_with_all_passing_students_exits_zero(root, tmp_path):
+    students = make_all(root / "exercises/a1_rnn/a1_rnn.ipynb", root / "solutions/a1_rnn/a1_rnn.ipynb")
+    archive = tmp_path / "canvas_export.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("doejane_1234_5678_a1_rnn.ipynb", nbformat.writes(students["right"]))
+        zf.writestr("roerichard_LATE_4321_8765_a1_rnn.ipynb", nbformat.writes(students["half"]))
+    done = grade([str(archive), "--assignment", "a1_rnn", "--workspace", "term1"], cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = read_rows(tmp_path / "term1/reports/a1_rnn/grades.csv")
+    assert {k: v["total"] for k, v in rows.items()} == {"doejane": "85", "roerichard": "45"}
