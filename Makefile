@@ -10,12 +10,13 @@ export PATH := $(BIN):$(PATH)
 # Plots render to files, never to a window.
 export MPLBACKEND := Agg
 
-.PHONY: help install book test release clean
+.PHONY: help install book test release bench clean
 
 help:
 	@echo "make book     build the HTML book (chapters executed) into _build/html"
 	@echo "make test     run the whole test suite"
 	@echo "make release  regenerate exercises/ from solutions/"
+	@echo "make bench    print how long each chapter and solution notebook takes to run"
 	@echo "make clean    remove the built book and caches"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -36,6 +37,9 @@ test: $(STAMP)
 
 release: $(STAMP)
 	$(BIN)/python -m autograder release
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
 
 clean:
 	rm -rf _build .pytest_cache

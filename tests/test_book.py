@@ -1,0 +1,68 @@
+"""The book builds with warnings as errors, and every chapter executes."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.slow
+
+
+def toc_files(root: Path) -> list[str]:
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        files += [chapter["file"] for chapter in part["chapters"]]
+    return files
+
+
+@pytest.fixture(scope="module")
+def built(root, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("book")
+    env = {**os.environ, "MPLBACKEND": "Agg",
+           "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]}
+    done = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(root),
+                           "--path-output", str(out), "-W", "-n", "--keep-going"],
+                          env=env, capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
+    print_execution_times(out / "_build" / ".jupyter_cache")
+    return out / "_build" / "html"
+
+
+def print_execution_times(cache_path: Path) -> None:
+    """Benchmark figures (not asserted): seconds each chapter took to execute."""
+    from jupyter_cache import get_cache
+
+    for record in get_cache(str(cache_path)).list_cache_records():
+        seconds = record.data.get("execution_seconds")
+        print(f"executed {Path(record.uri).name}: {seconds:.1f} s" if seconds else f"executed {record.uri}")
+
+
+def test_every_toc_page_is_built(root, built):
+    for name in toc_files(root):
+        assert (built / f"{name}.html").exists(), f"{name} was not built"
+
+
+def test_chapters_are_executed_with_figures(root, built):
+    for chapter in sorted((root / "chapters").glob("*.md")):
+        page = (built / "chapters" / f"{chapter.stem}.html").read_text()
+        assert "cell_output" in page, f"{chapter.name} shows no executed output"
+        assert "<img" in page or "<svg" in page, f"{chapter.name} shows no figure"
+        assert "Traceback (most recent call last)" not in page and "output traceback" not in page, chapter
+
+
+def test_exercises_are_shown_unexecuted_with_a_download(root, built):
+    for notebook in sorted((root / "exercises").rglob("*.ipynb")):
+        page = (built / notebook.relative_to(root).with_suffix(".html")).read_text()
+        assert "NotImplementedError" in page
+        assert "cell_output" not in page, f"{notebook.name} was executed"
+        assert "download" in page.lower()
+
+
+def test_intro_has_the_notation_table(built):
+    page = (built / "intro.html").read_text()
+    assert "weight_ih" in page and "hidden_size" in page
