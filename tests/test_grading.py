@@ -116,3 +116,21 @@ def test_lms_zip_with_all_passing_students_exits_zero(root, tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     rows = read_rows(tmp_path / "term1/reports/a1_rnn/grades.csv")
     assert {k: v["total"] for k, v in rows.items()} == {"doejane": "85", "roerichard": "45"}
+
+
+def test_manual_grades_from_formgrader_reach_the_csv(graded_folder):
+    """What the Formgrader does when a person grades the written answer, then `export`."""
+    from nbgrader.api import Gradebook
+
+    work, _, _ = graded_folder
+    with Gradebook(f"sqlite:///{work / 'grading/gradebook.db'}") as gb:
+        grade_row = gb.find_grade("answer_parameter_sharing", "a1_rnn", "a1_rnn", "right")
+        grade_row.manual_score = 13
+        gb.db.commit()
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]}
+    done = subprocess.run([sys.executable, "-m", "autograder", "export", "--assignment", "a1_rnn"],
+                          cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stdout + done.stderr  # still two ungradable submissions
+    right = read_rows(work / "grading/reports/a1_rnn/grades.csv")["right"]
+    assert (right["answer_parameter_sharing"], right["total"], right["status"]) == ("13", "98", "graded")
+    assert "98 of 100" in (work / "grading/reports/a1_rnn/feedback/right.html").read_text()
