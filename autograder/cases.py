@@ -247,31 +247,30 @@ def _same(compare: Callable, a: Any, b: Any) -> bool:
         return False
 
 
+def _outcome(function: Callable, args: tuple) -> tuple[Any, Exception | None]:
+    """(result, None) or (None, the exception raised)."""
+    try:
+        return _call(function, args), None
+    except Exception as error:  # anything a student's code may raise
+        return None, error
+
+
 def failures(name: str, function: Callable) -> list[str]:
     """Run every trial of case `name` on `function`; return one message per failed trial."""
     case = CASES[name]
     messages = []
     for trial in case.trials():
         where = f"with {trial.label}"
-        try:
-            expected = _call(case.reference, trial.args)
-        except Exception as error:  # the reference rejects these inputs: so must the student
-            try:
-                _call(function, trial.args)
-            except type(error):
-                continue
-            except NotImplementedError:
-                return [f"{case.title} is not implemented yet (it raised NotImplementedError)"]
-            except Exception as other:
-                messages.append(f"{where}: should raise {type(error).__name__} but raised {type(other).__name__}")
-                continue
-            messages.append(f"{where}: should raise {type(error).__name__} but returned normally")
-            continue
-        try:
-            got = _call(function, trial.args)
-        except NotImplementedError:
+        expected, expected_error = _outcome(case.reference, trial.args)
+        got, error = _outcome(function, trial.args)
+        if isinstance(error, NotImplementedError):
             return [f"{case.title} is not implemented yet (it raised NotImplementedError)"]
-        except Exception as error:
+        if expected_error is not None:  # the reference rejects these inputs: so must the student
+            if not isinstance(error, type(expected_error)):
+                did = f"raised {type(error).__name__}" if error else "returned normally"
+                messages.append(f"{where}: should raise {type(expected_error).__name__} but {did}")
+            continue
+        if error is not None:
             messages.append(f"{where}: raised {type(error).__name__}: {error}")
             continue
         problem = case.compare(got, expected)

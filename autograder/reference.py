@@ -58,21 +58,21 @@ def rnn_params_from_torch(rnn: nn.RNN, head: nn.Linear) -> dict[str, np.ndarray]
     module has none). Raises ValueError for an RNN the NumPy code cannot run."""
     if rnn.num_layers != 1 or rnn.bidirectional or rnn.nonlinearity != "tanh":
         raise ValueError("only a one-layer, unidirectional tanh RNN can be converted")
-    hidden_size = rnn.hidden_size
+    state = dict(rnn.named_parameters())
 
-    def as_numpy(t: torch.Tensor | None, size: int) -> np.ndarray:
-        if t is None:
-            return np.zeros(size, dtype=np.float64)
+    def copy(t: torch.Tensor) -> np.ndarray:
         return t.detach().to(torch.float64).cpu().numpy().copy()
 
-    state = dict(rnn.named_parameters())
+    def bias(t: torch.Tensor | None, size: int) -> np.ndarray:
+        return np.zeros(size, dtype=np.float64) if t is None else copy(t)
+
     return {
-        "weight_ih": as_numpy(state["weight_ih_l0"], 0),
-        "weight_hh": as_numpy(state["weight_hh_l0"], 0),
-        "bias_ih": as_numpy(state.get("bias_ih_l0"), hidden_size),
-        "bias_hh": as_numpy(state.get("bias_hh_l0"), hidden_size),
-        "weight_hy": as_numpy(head.weight, 0),
-        "bias_y": as_numpy(head.bias, head.out_features),
+        "weight_ih": copy(state["weight_ih_l0"]),
+        "weight_hh": copy(state["weight_hh_l0"]),
+        "bias_ih": bias(state.get("bias_ih_l0"), rnn.hidden_size),
+        "bias_hh": bias(state.get("bias_hh_l0"), rnn.hidden_size),
+        "weight_hy": copy(head.weight),
+        "bias_y": bias(head.bias, head.out_features),
     }
 
 
