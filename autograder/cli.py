@@ -52,7 +52,11 @@ def cmd_grade(args: argparse.Namespace) -> int:
         print(f"no submissions found in {args.submissions}", file=sys.stderr)
         return 2
     print(f"grading {len(found)} submissions of {args.assignment} in {workspace.path}")
-    workspace.prepare()
+    try:
+        workspace.prepare()
+    except RuntimeError as error:  # e.g. the database cannot be reached
+        print(f"could not set up the grading workspace: {error}", file=sys.stderr)
+        return 2
     results = []
     for entry in tqdm(found, desc="grading", unit="student"):
         results.append(workspace.grade(entry))
