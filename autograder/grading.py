@@ -125,7 +125,8 @@ class Workspace:
         shutil.copytree(self.source.parent, target, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
         done = self._nbgrader(["generate_assignment", self.assignment, "--force"])
         if done.returncode != 0:
-            raise RuntimeError(f"nbgrader generate_assignment failed in {self.path}:\n{done.stdout}{done.stderr}")
+            tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-12:])
+            raise RuntimeError(f"nbgrader generate_assignment failed in {self.path}:\n{tail}")
 
     def _nbgrader(self, args: list[str], **kwargs) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=self.path, env=tool_env(),
