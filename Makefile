@@ -7,8 +7,6 @@ BIN    := $(CURDIR)/$(VENV)/bin
 STAMP  := $(VENV)/.installed
 # nbgrader calls `alembic` and `jupyter` from PATH: use the environment's own.
 export PATH := $(BIN):$(PATH)
-# Plots render to files, never to a window.
-export MPLBACKEND := Agg
 
 .PHONY: help install book test release bench clean
 

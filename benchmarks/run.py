@@ -7,7 +7,6 @@ notebook <= 60 s on a 2-core CPU); nothing here asserts a time.
 """
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
@@ -28,7 +27,6 @@ def execute(nb: nbformat.NotebookNode, cwd: Path) -> float:
 
 
 def main() -> int:
-    os.environ.setdefault("MPLBACKEND", "Agg")
     rows = []
     for path in sorted((ROOT / "chapters").glob("*.md")):
         rows.append(("chapter", path.relative_to(ROOT), execute(jupytext.read(path), path.parent)))
