@@ -51,7 +51,7 @@ def test_every_toc_page_is_built(root, built):
 def test_chapters_are_executed_with_figures(root, built):
     for chapter in sorted((root / "chapters").glob("*.md")):
         page = (built / "chapters" / f"{chapter.stem}.html").read_text()
-        assert "cell_output" in page, f"{chapter.name} shows no executed output"
+        assert 'class="cell_output' in page, f"{chapter.name} shows no executed output"
         assert re.search(r'<img[^>]+src="[^"]+\.png"', page), f"{chapter.name} shows no plot made by its code"
         assert "Traceback (most recent call last)" not in page and "output traceback" not in page, chapter
 
@@ -60,7 +60,7 @@ def test_exercises_are_shown_unexecuted_with_a_download(root, built):
     for notebook in sorted((root / "exercises").rglob("*.ipynb")):
         page = (built / notebook.relative_to(root).with_suffix(".html")).read_text()
         assert "NotImplementedError" in page
-        assert "cell_output" not in page, f"{notebook.name} was executed"
+        assert 'class="cell_output' not in page, f"{notebook.name} was executed"
         assert "download" in page.lower()
 
 
