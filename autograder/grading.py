@@ -20,7 +20,7 @@ from pathlib import Path
 import nbformat
 
 from . import feedback
-from .intake import Found, find_submissions, unpack
+from .intake import Found, find_submissions, student_id, unpack
 from .notebooks import ROOT, GradedPart, graded_parts, nbgrader_meta, source_notebook, tool_env
 
 WORKSPACE_CONFIG = '''\
@@ -316,16 +316,10 @@ def collect(submissions: Path, notebook_name: str, workspace: Path) -> list[Foun
         target.mkdir(parents=True)
         return find_submissions(unpack(submissions, target), notebook_name)
     if submissions.is_file() and submissions.suffix == ".ipynb":
-        return find_submissions_single(submissions, notebook_name)
+        return [Found(student_id(submissions.stem, Path(notebook_name).stem), submissions)]
     if not submissions.is_dir():
         raise FileNotFoundError(f"{submissions} is neither a folder, a .zip nor a notebook")
     return find_submissions(submissions, notebook_name)
-
-
-def find_submissions_single(path: Path, notebook_name: str) -> list[Found]:
-    from .intake import student_id
-
-    return [Found(student_id(path.stem, Path(notebook_name).stem), path)]
 
 
 def summary_table(results: list[Result], parts: list[GradedPart]) -> str:

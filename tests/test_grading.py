@@ -134,3 +134,23 @@ def test_manual_grades_from_formgrader_reach_the_csv(graded_folder):
     right = read_rows(work / "grading/reports/a1_rnn/grades.csv")["right"]
     assert (right["answer_parameter_sharing"], right["total"], right["status"]) == ("13", "98", "graded")
     assert "98 of 100" in (work / "grading/reports/a1_rnn/feedback/right.html").read_text()
+
+
+def test_a_cell_that_kills_the_kernel_is_skipped_not_the_test():
+    """When the kernel dies in a test cell, the student's code before it is skipped."""
+    import nbformat
+    from autograder.grading import SKIPPED_CELL, _skip_cell
+
+    def cell(source, **meta):
+        c = nbformat.v4.new_code_cell(source)
+        if meta:
+            c.metadata["nbgrader"] = meta
+        return c
+
+    nb = nbformat.v4.new_notebook(cells=[
+        cell("import numpy as np", grade_id="imports", locked=True),
+        cell("def f(): ...", grade_id="f", solution=True),
+        cell("assert f() is None", grade_id="test_f", grade=True, solution=False),
+    ])
+    assert _skip_cell(nb, 2) == "f" and nb.cells[1].source == SKIPPED_CELL
+    assert _skip_cell(nb, 2) is None, "a locked cell is never replaced, and nothing is skipped twice"

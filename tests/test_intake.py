@@ -64,3 +64,4 @@ def test_zip_of_a_folder_is_unpacked_safely(tmp_path):
     assert not (tmp_path / "escaped.ipynb").exists()
     students = sorted(f.student for f in find_submissions(out, "a1_rnn.ipynb"))
     assert students == ["doejane", "roe"]
+
