@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import csv
-import json
 import resource
 import shutil
 import subprocess
@@ -329,7 +328,3 @@ def summary_table(results: list[Result], parts: list[GradedPart]) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
     line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
     return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
-
-
-def to_json(results: list[Result]) -> str:
-    return json.dumps([r.__dict__ for r in results], indent=1)
