@@ -30,6 +30,12 @@ c.CourseDirectory.course_id = "rnn-course"
 c.CourseDirectory.db_url = {db_url!r}
 # Per-cell time limit: an endless loop fails its cell, and grading goes on.
 c.Execute.timeout = {timeout}
+c.Execute.error_on_timeout = {{
+    "ename": "CellTimeoutError",
+    "evalue": "this cell did not finish within {timeout} s (an endless loop, or far too slow)",
+    "traceback": ["CellTimeoutError: this cell did not finish within {timeout} s "
+                  "(an endless loop, or far too slow)"],
+}}
 # Test cells deleted by a student are put back before grading.
 c.OverwriteCells.add_missing_cells = True
 # Output on stderr (a warning printed by correct code, a progress bar) must not

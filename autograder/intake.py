@@ -67,7 +67,7 @@ def find_submissions(root: Path, notebook_name: str) -> list[Found]:
     """One entry per student found under `root` (a folder)."""
     stem = Path(notebook_name).stem
     entries = _visible(root)
-    while len(entries) == 1 and entries[0].is_dir():
+    while len(entries) == 1 and entries[0].is_dir() and not (entries[0] / notebook_name).exists():
         entries = _visible(entries[0])  # a zip of a folder of submissions: look inside
     found: list[Found] = []
     for entry in entries:

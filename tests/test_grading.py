@@ -98,6 +98,8 @@ def test_feedback_hides_hidden_tests_and_solutions(graded_folder):
     half = (pages / "half.html").read_text()
     assert "45 of 100" in half and "should have shape (5, 3)" in half
     assert "could not be graded" in (pages / "corrupt.html").read_text()
+    assert "did not finish within 10 s" in (pages / "looping.html").read_text()
+    assert "stopped the Python kernel during grading" in (pages / "crashing.html").read_text()
 
 
 def test_grading_leaves_the_instructor_tree_alone(graded_folder, root):

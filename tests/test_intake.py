@@ -44,6 +44,11 @@ def test_folder_of_student_folders(tmp_path):
     assert found["erin"].path is None and "2 notebooks" in found["erin"].problem
 
 
+def test_a_folder_with_one_student(tmp_path):
+    _touch(tmp_path / "alice" / "a1_rnn.ipynb")
+    assert [f.student for f in find_submissions(tmp_path, "a1_rnn.ipynb")] == ["alice"]
+
+
 def test_loose_notebooks_and_name_collisions(tmp_path):
     _touch(tmp_path / "alice.ipynb")
     _touch(tmp_path / "alice_a1_rnn.ipynb")
