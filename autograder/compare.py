@@ -44,7 +44,7 @@ def compare_array(
     close = np.isclose(got, expected, rtol=rtol, atol=atol)
     if close.all():
         return None
-    error = float(np.max(np.abs(got - expected)[~close]))
+    off = _times_tolerance(got, expected, rtol, atol)
     where = ""
     if time_axis is not None and got.ndim > time_axis:
         other_axes = tuple(a for a in range(got.ndim) if a != time_axis)
@@ -54,10 +54,7 @@ def compare_array(
         where = f" starting at time step t={first + 1} (index {first}) of {steps}"
         if first > 0:
             where += "; the earlier steps match"
-    return (
-        f"{what}: values do not match the expected ones{where} "
-        f"(largest error {error:.3g}, tolerance rtol={rtol:g}, atol={atol:g})"
-    )
+    return f"{what}: values do not match the expected ones{where} ({off})"
 
 
 def compare_scalar(what: str, got: Any, expected: float, *, rtol: float, atol: float) -> str | None:
@@ -71,7 +68,13 @@ def compare_scalar(what: str, got: Any, expected: float, *, rtol: float, atol: f
         return f"{what} is {value} where a finite value is expected"
     if np.isclose(value, expected, rtol=rtol, atol=atol):
         return None
-    return (
-        f"{what} does not match the expected value "
-        f"(error {abs(value - expected):.3g}, tolerance rtol={rtol:g}, atol={atol:g})"
-    )
+    return f"{what} does not match the expected value ({_times_tolerance(value, expected, rtol, atol)})"
+
+
+def _times_tolerance(got: Any, expected: Any, rtol: float, atol: float) -> str:
+    """How far off, as a multiple of the allowed difference: large means a logic
+    error, small means a precision problem. Unlike the raw difference, it cannot
+    reveal an expected value (a zero answer would show that value's size)."""
+    allowed = atol + rtol * np.abs(expected)
+    ratio = float(np.max(np.abs(np.asarray(got, dtype=np.float64) - expected) / allowed))
+    return f"off by up to {ratio:.2g} times the tolerance rtol={rtol:g}, atol={atol:g}"
