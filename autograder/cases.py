@@ -10,6 +10,7 @@ and inside the notebook during grading.
 from __future__ import annotations
 
 import copy
+import re
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -25,10 +26,21 @@ from .compare import compare_array, compare_scalar, describe_type
 
 @dataclass(frozen=True)
 class Trial:
-    """One call of the graded function: its arguments and how to name them."""
+    """One call of the graded function: its arguments and how to name them.
+    `args` is a tuple (copied for every call) or a function that builds fresh
+    arguments (for arguments that refer to each other, like a loss function
+    and the array it reads, or a model and its optimizer)."""
 
     label: str
-    args: tuple
+    args: tuple | Callable[[], tuple]
+
+    def make(self) -> tuple:
+        return self.args() if callable(self.args) else copy.deepcopy(self.args)
+
+
+def call(function: Callable, args: tuple) -> Any:
+    """The default way to run a graded function: its return value."""
+    return function(*args)
 
 
 @dataclass(frozen=True)
@@ -48,6 +60,7 @@ class Case:
     reference: Callable
     compare: Callable[[Any, Any], str | None]
     mistakes: tuple[Mistake, ...] = field(default=())
+    run: Callable[[Callable, tuple], Any] = call  # what of a call is compared
 
 
 # --- input generators (seeded: the same inputs in every run) ------------------
@@ -228,29 +241,284 @@ CASES: dict[str, Case] = {
 }
 
 
+# --- a2: backpropagation through time ------------------------------------------
+
+A2_TOL = {"rtol": 1e-7, "atol": 1e-10}
+
+
+def _backward_trials() -> list[Trial]:
+    """Caches of the a2 forward pass; shortest sequences first, so the first
+    failure tells whether one step already goes wrong or only the recursion."""
+    rng = _rng(7201)
+    trials = []
+    for b, t, i, h, o in sorted(SHAPES, key=lambda shape: shape[1]):
+        p = _rnn_params(rng, i, h, o)
+        x, h0 = rng.normal(size=(b, t, i)), rng.normal(scale=0.7, size=(b, h))
+        targets = rng.integers(0, o, size=(b, t))
+        _, cache = ref.rnn_forward_with_cache(x, targets, h0, p)
+        trials.append(Trial(_label(b, t, i, h, o), (cache,)))
+    return trials
+
+
+def _compare_grads(got: Any, expected: dict[str, np.ndarray]) -> str | None:
+    if not isinstance(got, dict):
+        return f"should return a dict of gradients but returned a {describe_type(got)}"
+    if set(got) != set(expected):
+        missing, extra = sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
+        return f"the dict's keys are wrong (missing: {missing or 'none'}; unexpected: {extra or 'none'})"
+    wrong = {k: compare_array(f"grads[{k!r}]", got[k], expected[k], **A2_TOL) for k in ref.GRAD_KEYS}
+    bad = [k for k, message in wrong.items() if message]
+    if not bad:
+        return None
+    right = [k for k in ref.GRAD_KEYS if k not in bad]
+    return wrong[bad[0]] + (f"; also wrong: {', '.join(bad[1:])}" if len(bad) > 1 else "") + (
+        f"; right: {', '.join(right)}" if right else "")
+
+
+def _quadratic_trials() -> list[Trial]:
+    """Loss functions that read an array: f() depends on every entry."""
+    rng = _rng(7202)
+    trials = []
+    for shape in [(1,), (3,), (2, 3), (4, 1)]:
+        weights = rng.normal(size=(5, int(np.prod(shape))))
+        start = rng.normal(size=shape)
+
+        def make(weights=weights, start=start):
+            param = start.copy()
+            return (lambda: float(np.sum(np.tanh(weights @ param.reshape(-1)) ** 2) + np.sum(param ** 3)), param)
+        trials.append(Trial(f"a loss of an array of shape {shape}", make))
+    return trials
+
+
+def _run_numerical(function: Callable, args: tuple) -> tuple[Any, np.ndarray]:
+    """The gradient, and the array afterwards (it must be restored)."""
+    f, param = args
+    start = param.copy()
+    grad = function(f, param)
+    return grad, (param - start)
+
+
+def _compare_numerical(got: Any, expected: tuple[np.ndarray, np.ndarray]) -> str | None:
+    grad, changed = got
+    if np.any(changed != 0):
+        return "the array is not the same after the call: restore every entry after perturbing it"
+    return compare_array("the numerical gradient", grad, expected[0], rtol=1e-6, atol=1e-8)
+
+
+def _relative_error_trials() -> list[Trial]:
+    rng = _rng(7203)
+    a = rng.normal(size=(3, 4))
+    return [
+        Trial("two different arrays", (a, rng.normal(size=(3, 4)))),
+        Trial("two equal arrays", (a, a.copy())),
+        Trial("nearly equal arrays", (a, a + 1e-7 * rng.normal(size=(3, 4)))),
+        Trial("arrays of size 1e-9", (1e-9 * a, 1e-9 * (a + 0.1))),
+        Trial("arrays of size 1e6", (1e6 * a, 1e6 * (a + 0.1))),
+        Trial("two zero arrays", (np.zeros(3), np.zeros(3))),
+    ]
+
+
+def _clip_trials() -> list[Trial]:
+    rng = _rng(7204)
+    shapes = [[(3, 4), (5,)], [(2,)], [(1, 1), (4, 3), (3,)]]
+    trials = []
+    for k, grad_shapes in enumerate(shapes):
+        for max_norm in (0.5, 100.0):
+            grads = [rng.normal(scale=1 + k, size=shape) for shape in grad_shapes]
+            trials.append(Trial(f"gradients of shapes {grad_shapes}, max_norm={max_norm}", (grads, max_norm)))
+    return trials
+
+
+def _run_clip(function: Callable, args: tuple) -> tuple[Any, list[np.ndarray]]:
+    """The returned norm, and the gradient arrays afterwards (clipped in place)."""
+    grads, max_norm = args
+    return function(grads, max_norm), [g.copy() for g in grads]
+
+
+def _compare_clip(got: Any, expected: tuple[float, list[np.ndarray]]) -> str | None:
+    norm, grads = got
+    message = compare_scalar("the returned norm", norm, expected[0], rtol=1e-9, atol=1e-12)
+    if message:
+        return message + " (return the total norm of all gradients before clipping)"
+    for i, (g, e) in enumerate(zip(grads, expected[1])):
+        message = compare_array(f"gradient {i} after the call", g, e, rtol=1e-9, atol=1e-12)
+        if message:
+            return message + " (scale every array in place by the same factor)"
+    return None
+
+
+def _tbptt_trials() -> list[Trial]:
+    specs = [(2, 7, 3, 4, 3, 3), (1, 5, 2, 3, 2, 1), (3, 6, 1, 2, 2, 10), (2, 8, 2, 5, 4, 4)]
+    trials = []
+    for n, (b, t, i, h, o, k) in enumerate(specs):
+        def make(b=b, t=t, i=i, h=h, o=o, k=k, seed=7205 + n):
+            torch.manual_seed(seed)
+            rnn, head = nn.RNN(i, h, batch_first=True).double(), nn.Linear(h, o).double()
+            optimizer = torch.optim.SGD([*rnn.parameters(), *head.parameters()], lr=0.5)
+            x = torch.randn(b, t, i, dtype=torch.float64)
+            return rnn, head, x, torch.randint(0, o, (b, t)), k, optimizer
+        trials.append(Trial(_label(b, t, i, h, o) + f", k={k}", make))
+    return trials
+
+
+def _run_tbptt(function: Callable, args: tuple) -> tuple[Any, list[np.ndarray]]:
+    """The returned losses, and the parameters after training."""
+    rnn, head = args[0], args[1]
+    losses = function(*args)
+    return losses, [p.detach().numpy().copy() for p in (*rnn.parameters(), *head.parameters())]
+
+
+def _compare_tbptt(got: Any, expected: tuple[list[float], list[np.ndarray]]) -> str | None:
+    losses, params = got
+    if not isinstance(losses, (list, tuple)):
+        return f"should return a list of chunk losses but returned a {describe_type(losses)}"
+    if len(losses) != len(expected[0]):
+        return (f"returned {len(losses)} chunk losses, expected {len(expected[0])}: one per chunk of k "
+                "steps, the last chunk shorter if k does not divide seq_len")
+    message = compare_array("the chunk losses", np.array([float(v) for v in losses]), np.array(expected[0]),
+                            rtol=1e-9, atol=1e-12, time_axis=0)
+    if message:
+        return re.sub(r"time step t=(\d+) \(index \d+\) of (\d+)", r"chunk \1 of \2", message)
+    for got_p, want in zip(params, expected[1]):
+        if not np.allclose(got_p, want, rtol=1e-9, atol=1e-12):
+            return "the losses match but the parameters after training do not: one optimizer step per chunk"
+    return None
+
+
+def _jacobian_trials() -> list[Trial]:
+    rng = _rng(7206)
+    trials = []
+    for t, i, h, radius in [(1, 1, 1, 0.9), (6, 2, 3, 0.5), (8, 3, 4, 1.0), (5, 1, 5, 2.0), (9, 2, 2, 1.5)]:
+        w_hh = rng.normal(size=(h, h))
+        w_hh *= radius / max(abs(np.linalg.eigvals(w_hh)).max(), 1e-12)  # spectral radius `radius`
+        args = (rng.normal(size=(t, i)), rng.normal(scale=0.5, size=h), rng.normal(size=(h, i)),
+                w_hh, rng.normal(scale=0.3, size=h))
+        trials.append(Trial(f"seq_len={t}, input_size={i}, hidden_size={h}, spectral radius {radius}", args))
+    return trials
+
+
+def _compare_jacobian(got: Any, expected: np.ndarray) -> str | None:
+    message = compare_array("the norms ||dh_T/dh_t||", got, expected, rtol=1e-7, atol=1e-12, time_axis=0)
+    if message:  # entry i is t = i here, from t = 0 (h0) to t = T
+        message = re.sub(r"time step t=\d+ \(index (\d+)\) of (\d+)",
+                         lambda m: f"t={m[1]} (entries are t=0..{int(m[2]) - 1})", message)
+    return message
+
+
+A2_CASES: dict[str, Case] = {
+    "a2.rnn_backward": Case(
+        title="rnn_backward",
+        trials=_backward_trials,
+        reference=ref.rnn_backward,
+        compare=_compare_grads,
+        mistakes=(
+            Mistake(m.backward_no_output_path, "the gradients match a backward pass that forgets the path "
+                    "from each h_t to its own output y_t: add W_hy^T dy_t at every step, not only the last"),
+            Mistake(m.backward_transposed_weight_hh, "grads['weight_hh'] looks transposed: "
+                    "it is the sum over t of da_t^T @ h_(t-1)"),
+            Mistake(m.backward_tanh_prime_of_a, "the tanh derivative seems to be taken at the pre-activation: "
+                    "it is 1 - h_t**2, with h_t = tanh(a_t)"),
+            Mistake(m.backward_sum_not_mean, "the gradients are B*T times too large: the loss is a mean "
+                    "over batch and time, so dy_t = (p_t - onehot(c_t)) / (B*T)"),
+            Mistake(m.backward_last_step_only, "the recurrent gradients only count the last step: "
+                    "sum the contributions of every time step"),
+            Mistake(m.backward_h0_missing, "grads['h0'] is zero: it is W_hh^T da_1, the gradient that "
+                    "reaches h0 from the first step"),
+        ),
+    ),
+    "a2.numerical_gradient": Case(
+        title="numerical_gradient",
+        trials=_quadratic_trials,
+        reference=ref.numerical_gradient,
+        compare=_compare_numerical,
+        run=_run_numerical,
+        mistakes=(
+            Mistake(m.numgrad_forward_difference, "this matches a forward difference (f(p + eps) - f(p)) / eps: "
+                    "use the central difference"),
+            Mistake(m.numgrad_half_step, "the gradient is twice too large: divide by 2 * eps"),
+        ),
+    ),
+    "a2.relative_error": Case(
+        title="relative_error",
+        trials=_relative_error_trials,
+        reference=ref.relative_error,
+        compare=lambda got, expected: compare_scalar("the relative error", got, expected, rtol=1e-9, atol=1e-15),
+        mistakes=(
+            Mistake(m.relerr_no_denominator, "this is the absolute error ||a - b||: divide by ||a|| + ||b||"),
+            Mistake(m.relerr_max_denominator, "divide by ||a|| + ||b|| (at least 1e-12), not by ||a|| alone"),
+        ),
+    ),
+    "a2.clip_grad_norm": Case(
+        title="clip_grad_norm",
+        trials=_clip_trials,
+        reference=ref.clip_grad_norm,
+        compare=_compare_clip,
+        run=_run_clip,
+        mistakes=(
+            Mistake(m.clip_per_tensor, "each array seems clipped by its own norm: clip by the global norm "
+                    "of all arrays together"),
+            Mistake(m.clip_returns_clipped_norm, "this returns the norm after clipping: return it from before"),
+            Mistake(m.clip_not_in_place, "the arrays are unchanged: scale them in place (g *= factor)"),
+            Mistake(m.clip_also_scales_up, "small gradients were scaled up: only scale when the factor is below 1"),
+        ),
+    ),
+    "a2.tbptt_train": Case(
+        title="tbptt_train",
+        trials=_tbptt_trials,
+        reference=ref.tbptt_train,
+        compare=_compare_tbptt,
+        run=_run_tbptt,
+        mistakes=(
+            Mistake(m.tbptt_state_reset, "every chunk seems to start from a zero state: "
+                    "carry the last state of a chunk into the next one (detached)"),
+            Mistake(m.tbptt_no_zero_grad, "the gradients of earlier chunks seem to add up: "
+                    "call optimizer.zero_grad() before each backward"),
+            Mistake(m.tbptt_whole_sequence, "this trains once on the whole sequence: split it into chunks of k steps"),
+        ),
+    ),
+    "a2.jacobian_norms": Case(
+        title="jacobian_norms",
+        trials=_jacobian_trials,
+        reference=ref.jacobian_norms,
+        compare=_compare_jacobian,
+        mistakes=(
+            Mistake(m.jacnorm_no_tanh_derivative, "the norms match powers of W_hh alone: "
+                    "each step's Jacobian is diag(1 - h_(t+1)**2) @ W_hh"),
+            Mistake(m.jacnorm_reversed_product, "the product seems to be taken in the wrong order: "
+                    "dh_T/dh_t = J_T @ J_(T-1) @ ... @ J_(t+1)"),
+            Mistake(m.jacnorm_frobenius, "these are Frobenius norms: use the spectral norm, np.linalg.norm(J, 2)"),
+            Mistake(m.jacnorm_off_by_one, "the tanh derivative seems taken one step too early: "
+                    "dh_(t+1)/dh_t = diag(1 - h_(t+1)**2) @ W_hh"),
+        ),
+    ),
+}
+CASES.update(A2_CASES)
+
+
 class CheckFailure(AssertionError):
     """Raised by `check()`: the message says what is wrong, in words."""
 
 
-def _call(function: Callable, args: tuple) -> Any:
+def _call(case: Case, function: Callable, trial: Trial) -> Any:
     """Call with private copies of the arguments and with warnings silenced
     (a warning from correct code must not cost points)."""
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        return function(*copy.deepcopy(args))
+        return case.run(function, trial.make())
 
 
-def _same(compare: Callable, a: Any, b: Any) -> bool:
+def _same(case: Case, got: Any, mistake: Callable, trial: Trial) -> bool:
+    """Does the student's result match what a known mistake gives?"""
     try:
-        return compare(a, b) is None
+        return case.compare(got, _call(case, mistake, trial)) is None
     except Exception:
         return False
 
 
-def _outcome(function: Callable, args: tuple) -> tuple[Any, Exception | None]:
+def _outcome(case: Case, function: Callable, trial: Trial) -> tuple[Any, Exception | None]:
     """(result, None) or (None, the exception raised)."""
     try:
-        return _call(function, args), None
+        return _call(case, function, trial), None
     except Exception as error:  # anything a student's code may raise
         return None, error
 
@@ -261,8 +529,8 @@ def failures(name: str, function: Callable) -> list[str]:
     messages = []
     for trial in case.trials():
         where = f"with {trial.label}"
-        expected, expected_error = _outcome(case.reference, trial.args)
-        got, error = _outcome(function, trial.args)
+        expected, expected_error = _outcome(case, case.reference, trial)
+        got, error = _outcome(case, function, trial)
         if isinstance(error, NotImplementedError):
             return [f"{case.title} is not implemented yet (it raised NotImplementedError)"]
         if expected_error is not None:  # the reference rejects these inputs: so must the student
@@ -276,7 +544,7 @@ def failures(name: str, function: Callable) -> list[str]:
         problem = case.compare(got, expected)
         if problem is None:
             continue
-        hints = [mk.hint for mk in case.mistakes if _same(case.compare, got, _call(mk.function, trial.args))]
+        hints = [mk.hint for mk in case.mistakes if _same(case, got, mk.function, trial)]
         messages.append(f"{where}: {problem}" + (f". Hint: {hints[0]}" if hints else ""))
     return messages
 

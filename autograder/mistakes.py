@@ -128,3 +128,215 @@ def xent_softmax_over_time(logits, targets):
     logp = np.swapaxes(ref.log_softmax(np.swapaxes(logits, 1, 2)), 1, 2)  # (B, T, O)
     picked = np.take_along_axis(logp, targets[..., None], axis=-1)
     return float(-picked.mean())
+
+
+# --- a2, part A: backward pass (a hand-written BPTT with one flaw each) --------
+
+def _bptt(cache, flaw: str = ""):
+    """Backpropagation through time written out by hand; `flaw` names one mistake."""
+    x, targets, h0, p = cache["x"], cache["targets"], cache["h0"], cache["params"]
+    hs, ps = cache["hs"], cache["ps"]
+    B, T, _ = x.shape
+    scale = 1.0 if flaw == "sum_not_mean" else 1.0 / (B * T)
+    dy = ps.copy()  # (B, T, O)
+    dy[np.arange(B)[:, None], np.arange(T)[None, :], targets] -= 1.0
+    dy *= scale
+    g = {k: np.zeros_like(v) for k, v in p.items()}
+    g["weight_hy"] = np.einsum("bto,bth->oh", dy, hs)
+    g["bias_y"] = dy.sum(axis=(0, 1))
+    prev = np.concatenate([h0[:, None], hs[:, :-1]], axis=1)  # (B, T, H): h_{t-1}
+    dh_next = np.zeros_like(h0)  # gradient from step t + 1
+    for t in reversed(range(T)):
+        from_output = dy[:, t] @ p["weight_hy"]  # (B, H)
+        if flaw == "no_output_path" and t < T - 1:
+            from_output = 0.0
+        dh = from_output + dh_next
+        if flaw == "tanh_prime_of_a":
+            a = np.arctanh(np.clip(hs[:, t], -0.999999, 0.999999))
+            da = dh * (1 - a ** 2)
+        else:
+            da = dh * (1 - hs[:, t] ** 2)  # (B, H)
+        if flaw != "last_step_only" or t == T - 1:
+            g["weight_ih"] += da.T @ x[:, t]
+            g["weight_hh"] += (prev[:, t].T @ da) if flaw == "transposed_weight_hh" else da.T @ prev[:, t]
+            g["bias_ih"] += da.sum(axis=0)
+            g["bias_hh"] += da.sum(axis=0)
+        dh_next = da @ p["weight_hh"]
+    g["h0"] = np.zeros_like(h0) if flaw == "h0_missing" else dh_next
+    return g
+
+
+def backward_no_output_path(cache):
+    return _bptt(cache, "no_output_path")
+
+
+def backward_transposed_weight_hh(cache):
+    return _bptt(cache, "transposed_weight_hh")
+
+
+def backward_tanh_prime_of_a(cache):
+    return _bptt(cache, "tanh_prime_of_a")
+
+
+def backward_sum_not_mean(cache):
+    return _bptt(cache, "sum_not_mean")
+
+
+def backward_last_step_only(cache):
+    return _bptt(cache, "last_step_only")
+
+
+def backward_h0_missing(cache):
+    return _bptt(cache, "h0_missing")
+
+
+# --- a2, part B: numerical gradient and relative error --------------------------
+
+def numgrad_forward_difference(f, param, eps=1e-6):
+    grad, flat = np.zeros_like(param), param.reshape(-1)
+    base = f()
+    for i in range(flat.size):
+        kept = flat[i]
+        flat[i] = kept + eps
+        grad.reshape(-1)[i] = (f() - base) / eps
+        flat[i] = kept
+    return grad
+
+
+def numgrad_not_restored(f, param, eps=1e-6):
+    grad, flat = np.zeros_like(param), param.reshape(-1)
+    for i in range(flat.size):
+        flat[i] += eps
+        up = f()
+        flat[i] -= 2 * eps
+        down = f()
+        grad.reshape(-1)[i] = (up - down) / (2 * eps)
+    return grad
+
+
+def numgrad_half_step(f, param, eps=1e-6):
+    return 2.0 * ref.numerical_gradient(f, param, eps)  # divides by eps, not 2 eps
+
+
+def relerr_no_denominator(a, b):
+    return float(np.linalg.norm(np.asarray(a) - np.asarray(b)))
+
+
+def relerr_max_denominator(a, b):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(a), 1e-12))
+
+
+# --- a2, part C: clipping by global norm ----------------------------------------
+
+def clip_per_tensor(grads, max_norm):
+    total = float(np.sqrt(sum((g ** 2).sum() for g in grads)))
+    for g in grads:
+        norm = float(np.sqrt((g ** 2).sum()))
+        if norm > max_norm:
+            g *= max_norm / (norm + 1e-6)
+    return total
+
+
+def clip_returns_clipped_norm(grads, max_norm):
+    ref.clip_grad_norm(grads, max_norm)
+    return float(np.sqrt(sum((g ** 2).sum() for g in grads)))
+
+
+def clip_not_in_place(grads, max_norm):
+    copies = [g.copy() for g in grads]
+    return ref.clip_grad_norm(copies, max_norm)
+
+
+def clip_also_scales_up(grads, max_norm):
+    total = float(np.sqrt(sum((g ** 2).sum() for g in grads)))
+    for g in grads:
+        g *= max_norm / (total + 1e-6)
+    return total
+
+
+# --- a2, part D: truncated BPTT -------------------------------------------------
+
+def tbptt_state_reset(rnn, head, x, targets, k, optimizer):
+    """Starts every chunk from a zero state: nothing is carried across chunks."""
+    losses = []
+    for start in range(0, x.shape[1], k):
+        out, _ = rnn(x[:, start:start + k])
+        loss = nn.functional.cross_entropy(head(out).flatten(0, 1), targets[:, start:start + k].flatten())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+def tbptt_not_detached(rnn, head, x, targets, k, optimizer):
+    """Carries the state without detaching it: the second backward fails."""
+    losses, state = [], None
+    for start in range(0, x.shape[1], k):
+        out, state = rnn(x[:, start:start + k], state)
+        loss = nn.functional.cross_entropy(head(out).flatten(0, 1), targets[:, start:start + k].flatten())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+def tbptt_no_zero_grad(rnn, head, x, targets, k, optimizer):
+    """Never clears the gradients: each step adds the previous chunks' gradients."""
+    losses, state = [], None
+    for start in range(0, x.shape[1], k):
+        out, state = rnn(x[:, start:start + k], state)
+        loss = nn.functional.cross_entropy(head(out).flatten(0, 1), targets[:, start:start + k].flatten())
+        loss.backward()
+        optimizer.step()
+        state = state.detach()
+        losses.append(loss.item())
+    return losses
+
+
+def tbptt_whole_sequence(rnn, head, x, targets, k, optimizer):
+    """Ignores k: one backward pass through the whole sequence."""
+    out, _ = rnn(x)
+    loss = nn.functional.cross_entropy(head(out).flatten(0, 1), targets.flatten())
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return [loss.item()]
+
+
+# --- a2, part E: Jacobian norms -----------------------------------------------
+
+def _jacobians(x, h0, weight_ih, weight_hh, bias, flaw=""):
+    hs = [h0]
+    for t in range(x.shape[0]):
+        hs.append(np.tanh(weight_ih @ x[t] + weight_hh @ hs[-1] + bias))
+    J, norms = np.eye(len(h0)), [1.0]
+    for t in range(x.shape[0] - 1, -1, -1):
+        d = np.diag(1 - hs[t + 1] ** 2)
+        if flaw == "no_tanh_derivative":
+            step = weight_hh
+        elif flaw == "off_by_one":
+            step = np.diag(1 - hs[t] ** 2) @ weight_hh
+        else:
+            step = d @ weight_hh
+        J = (step @ J) if flaw == "reversed_product" else (J @ step)
+        norms.append(np.linalg.norm(J, "fro") if flaw == "frobenius" else np.linalg.norm(J, 2))
+    return np.array(norms[::-1])
+
+
+def jacnorm_no_tanh_derivative(x, h0, weight_ih, weight_hh, bias):
+    return _jacobians(x, h0, weight_ih, weight_hh, bias, "no_tanh_derivative")
+
+
+def jacnorm_reversed_product(x, h0, weight_ih, weight_hh, bias):
+    return _jacobians(x, h0, weight_ih, weight_hh, bias, "reversed_product")
+
+
+def jacnorm_frobenius(x, h0, weight_ih, weight_hh, bias):
+    return _jacobians(x, h0, weight_ih, weight_hh, bias, "frobenius")
+
+
+def jacnorm_off_by_one(x, h0, weight_ih, weight_hh, bias):
+    return _jacobians(x, h0, weight_ih, weight_hh, bias, "off_by_one")

@@ -28,6 +28,12 @@ EXTRA_MUTANTS = {
     "a1.rnn_params_from_torch": [not_implemented, m.params_no_validation],
     "a1.sequence_cross_entropy": [not_implemented, m.xent_naive_softmax,
                                   lambda logits, targets: np.float32(m.xent_naive_softmax(logits, targets))],
+    "a2.rnn_backward": [not_implemented, returns_none, m.backward_no_output_path],
+    "a2.numerical_gradient": [not_implemented, m.numgrad_not_restored],
+    "a2.relative_error": [not_implemented, lambda a, b: float(np.abs(np.asarray(a) - b).max())],
+    "a2.clip_grad_norm": [not_implemented, lambda grads, max_norm: None],
+    "a2.tbptt_train": [not_implemented, m.tbptt_not_detached],
+    "a2.jacobian_norms": [not_implemented, lambda x, h0, w_ih, w_hh, b: np.ones(x.shape[0] + 1)],
 }
 
 
@@ -39,7 +45,6 @@ def test_reference_passes(name):
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_every_part_has_at_least_two_known_mistakes(name):
-    assert len(CASES[name].mistakes) + len(EXTRA_MUTANTS[name]) >= 2 + 1
     assert len(CASES[name].mistakes) >= 2
 
 
@@ -77,15 +82,23 @@ def test_student_cannot_change_the_inputs_of_later_trials():
     assert failures("a1.rnn_cell_forward", vandal) == []
 
 
+def flatten(value):
+    """Every number inside a result: arrays, dicts, tuples and lists of them."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            yield from flatten(item)
+    else:
+        yield from np.ravel(np.asarray(value, dtype=np.float64))
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_messages_never_show_expected_values(name):
     case = CASES[name]
     for mk in case.mistakes:
         for trial, message in zip(case.trials(), failures(name, mk.function)):
-            expected = case.reference(*trial.args)
-            values = np.concatenate([np.ravel(v) for v in
-                                     (expected.values() if isinstance(expected, dict) else
-                                      expected if isinstance(expected, tuple) else [expected])])
+            values = np.array(list(flatten(case.run(case.reference, trial.make()))))
             for value in values[:20]:
                 for text in (f"{value:.3g}", f"{value:.4f}"):
                     if abs(value) > 1e-3 and len(text) > 3:
@@ -122,4 +135,4 @@ def test_compare_scalar():
     assert compare_scalar("loss", 1.0, 1.0, rtol=1e-7, atol=0) is None
     assert "single number" in compare_scalar("loss", np.ones(3), 1.0, rtol=1e-7, atol=0)
     assert "Python float" in compare_scalar("loss", "1.0", 1.0, rtol=1e-7, atol=0)
-    assert re.search(r"error 0\.5", compare_scalar("loss", 1.5, 1.0, rtol=1e-7, atol=0))
+    assert re.search(r"off by up to 5e\+06 times the tolerance", compare_scalar("loss", 1.5, 1.0, rtol=1e-7, atol=0))

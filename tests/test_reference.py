@@ -87,3 +87,88 @@ def test_log_softmax_matches_torch():
     logits = np.random.default_rng(0).normal(scale=50.0, size=(2, 3, 7))
     np.testing.assert_allclose(ref.log_softmax(logits), torch.log_softmax(torch.from_numpy(logits), -1).numpy(),
                                rtol=1e-12, atol=1e-12)
+
+
+# --- a2 ---------------------------------------------------------------------------
+
+def _a2_problem(seed: int = 0, b: int = 3, t: int = 5, i: int = 2, h: int = 4, o: int = 3):
+    rng = np.random.default_rng(seed)
+    params = {"weight_ih": rng.normal(size=(h, i)), "weight_hh": 0.5 * rng.normal(size=(h, h)),
+              "bias_ih": rng.normal(size=h), "bias_hh": rng.normal(size=h),
+              "weight_hy": rng.normal(size=(o, h)), "bias_y": rng.normal(size=o)}
+    return rng.normal(size=(b, t, i)), rng.integers(0, o, size=(b, t)), rng.normal(size=(b, h)), params
+
+
+def test_forward_with_cache_matches_a1_reference():
+    x, targets, h0, params = _a2_problem()
+    loss, cache = ref.rnn_forward_with_cache(x, targets, h0, params)
+    hs, ys = ref.rnn_forward(x, h0, params)
+    np.testing.assert_array_equal(cache["hs"], hs)
+    np.testing.assert_allclose(cache["ps"].sum(axis=-1), 1.0)
+    assert loss == pytest.approx(ref.sequence_cross_entropy(ys, targets))
+
+
+@pytest.mark.parametrize("seed,t", [(0, 1), (1, 5), (2, 8)])
+def test_backward_agrees_with_finite_differences_and_hand_written_bptt(seed, t):
+    """Three independent computations: autograd, central differences, BPTT by hand."""
+    from autograder.mistakes import _bptt
+
+    x, targets, h0, params = _a2_problem(seed, t=t)
+    _, cache = ref.rnn_forward_with_cache(x, targets, h0, params)
+    grads, by_hand = ref.rnn_backward(cache), _bptt(cache)
+    arrays = {**params, "h0": h0}
+    for key, array in arrays.items():
+        numeric = ref.numerical_gradient(lambda: ref.rnn_forward_with_cache(x, targets, h0, params)[0], array)
+        assert ref.relative_error(numeric, grads[key]) < 1e-7, key
+        np.testing.assert_allclose(by_hand[key], grads[key], rtol=1e-10, atol=1e-13)
+
+
+def test_numerical_gradient_restores_and_is_second_order():
+    p = np.array([0.3, -1.2])
+    kept = p.copy()
+    grad = ref.numerical_gradient(lambda: float(np.sum(p ** 3)), p, eps=1e-4)
+    np.testing.assert_array_equal(p, kept)
+    np.testing.assert_allclose(grad, 3 * p ** 2 + 1e-8, rtol=1e-9)  # the central difference's exact error: eps**2
+
+
+def test_relative_error_properties():
+    a = np.random.default_rng(0).normal(size=(3, 4))
+    assert ref.relative_error(a, a) == 0.0 and ref.relative_error(a, -a) == pytest.approx(1.0)
+    assert ref.relative_error(np.zeros(2), np.zeros(2)) == 0.0
+
+
+def test_clip_grad_norm_follows_the_formula():
+    rng = np.random.default_rng(1)
+    grads = [rng.normal(size=(3, 4)), rng.normal(size=5)]
+    before = [g.copy() for g in grads]
+    total = np.sqrt(sum(float(np.sum(g ** 2)) for g in before))
+    assert ref.clip_grad_norm(grads, 0.5) == pytest.approx(total, rel=1e-12)
+    for g, b in zip(grads, before):
+        np.testing.assert_allclose(g, b * 0.5 / (total + 1e-6), rtol=1e-12)
+    small = [1e-3 * before[0]]
+    ref.clip_grad_norm(small, 0.5)
+    np.testing.assert_array_equal(small[0], 1e-3 * before[0])
+
+
+def test_tbptt_carries_the_state_and_stops_gradients_at_chunk_boundaries():
+    torch.manual_seed(0)
+    rnn, head = nn.RNN(2, 3, batch_first=True).double(), nn.Linear(3, 2).double()
+    x, targets = torch.randn(2, 7, 2, dtype=torch.float64), torch.randint(0, 2, (2, 7))
+    frozen = torch.optim.SGD([*rnn.parameters(), *head.parameters()], lr=0.0)
+    losses = ref.tbptt_train(rnn, head, x, targets, 3, frozen)
+    with torch.no_grad():
+        out, _ = rnn(x)
+    full = [F.cross_entropy(head(out[:, s:s + 3]).flatten(0, 1), targets[:, s:s + 3].flatten()).item()
+            for s in (0, 3, 6)]
+    np.testing.assert_allclose(losses, full, rtol=1e-12)
+    last = F.cross_entropy(head(rnn(x[:, 6:], out[:, 5][None])[0]).flatten(0, 1), targets[:, 6:].flatten())
+    torch.testing.assert_close(rnn.weight_hh_l0.grad, torch.autograd.grad(last, rnn.weight_hh_l0)[0])
+
+
+def test_jacobian_norms_match_the_explicit_product():
+    from autograder.mistakes import _jacobians
+
+    rng = np.random.default_rng(3)
+    x, h0 = rng.normal(size=(7, 2)), rng.normal(size=4)
+    args = (x, h0, rng.normal(size=(4, 2)), rng.normal(size=(4, 4)), rng.normal(size=4))
+    np.testing.assert_allclose(ref.jacobian_norms(*args), _jacobians(*args), rtol=1e-12)
