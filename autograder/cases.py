@@ -61,6 +61,7 @@ class Case:
     compare: Callable[[Any, Any], str | None]
     mistakes: tuple[Mistake, ...] = field(default=())
     run: Callable[[Callable, tuple], Any] = call  # what of a call is compared
+    explain: Callable[[list[tuple[Trial, bool]]], str | None] | None = None  # from which trials pass
 
 
 # --- input generators (seeded: the same inputs in every run) ------------------
@@ -251,7 +252,7 @@ def _backward_trials() -> list[Trial]:
     failure tells whether one step already goes wrong or only the recursion."""
     rng = _rng(7201)
     trials = []
-    for b, t, i, h, o in sorted(SHAPES, key=lambda shape: shape[1]):
+    for b, t, i, h, o in sorted([*SHAPES, (3, 1, 2, 3, 2)], key=lambda shape: shape[1]):
         p = _rnn_params(rng, i, h, o)
         x, h0 = rng.normal(size=(b, t, i)), rng.normal(scale=0.7, size=(b, h))
         targets = rng.integers(0, o, size=(b, t))
@@ -273,6 +274,17 @@ def _compare_grads(got: Any, expected: dict[str, np.ndarray]) -> str | None:
     right = [k for k in ref.GRAD_KEYS if k not in bad]
     return wrong[bad[0]] + (f"; also wrong: {', '.join(bad[1:])}" if len(bad) > 1 else "") + (
         f"; right: {', '.join(right)}" if right else "")
+
+
+def _explain_backward(passed: list[tuple[Trial, bool]]) -> str | None:
+    """Right for one time step but not for more: the recursion is wrong."""
+    one_step = [ok for trial, ok in passed if "seq_len=1," in trial.label]
+    longer = [ok for trial, ok in passed if "seq_len=1," not in trial.label]
+    if one_step and all(one_step) and not all(longer):
+        return ("The gradients are right for sequences of one time step and wrong for longer ones, "
+                "so the error is in the recursion: how the gradient reaches h_t from step t + 1 "
+                "(W_hh^T times the next step's delta), added to the gradient from h_t's own output")
+    return None
 
 
 def _quadratic_trials() -> list[Trial]:
@@ -411,6 +423,7 @@ A2_CASES: dict[str, Case] = {
         trials=_backward_trials,
         reference=ref.rnn_backward,
         compare=_compare_grads,
+        explain=_explain_backward,
         mistakes=(
             Mistake(m.backward_no_output_path, "the gradients match a backward pass that forgets the path "
                     "from each h_t to its own output y_t: add W_hy^T dy_t at every step, not only the last"),
@@ -523,29 +536,41 @@ def _outcome(case: Case, function: Callable, trial: Trial) -> tuple[Any, Excepti
         return None, error
 
 
+def _judge(case: Case, function: Callable, trial: Trial) -> str | None:
+    """The message for one trial, or None if the function passes it.
+    Raises NotImplementedError if the function does."""
+    where = f"with {trial.label}"
+    expected, expected_error = _outcome(case, case.reference, trial)
+    got, error = _outcome(case, function, trial)
+    if isinstance(error, NotImplementedError):
+        raise error
+    if expected_error is not None:  # the reference rejects these inputs: so must the student
+        if isinstance(error, type(expected_error)):
+            return None
+        did = f"raised {type(error).__name__}" if error else "returned normally"
+        return f"{where}: should raise {type(expected_error).__name__} but {did}"
+    if error is not None:
+        return f"{where}: raised {type(error).__name__}: {error}"
+    problem = case.compare(got, expected)
+    if problem is None:
+        return None
+    hints = [mk.hint for mk in case.mistakes if _same(case, got, mk.function, trial)]
+    return f"{where}: {problem}" + (f". Hint: {hints[0]}" if hints else "")
+
+
 def failures(name: str, function: Callable) -> list[str]:
     """Run every trial of case `name` on `function`; return one message per failed trial."""
     case = CASES[name]
-    messages = []
+    judged = []
     for trial in case.trials():
-        where = f"with {trial.label}"
-        expected, expected_error = _outcome(case, case.reference, trial)
-        got, error = _outcome(case, function, trial)
-        if isinstance(error, NotImplementedError):
+        try:
+            judged.append((trial, _judge(case, function, trial)))
+        except NotImplementedError:
             return [f"{case.title} is not implemented yet (it raised NotImplementedError)"]
-        if expected_error is not None:  # the reference rejects these inputs: so must the student
-            if not isinstance(error, type(expected_error)):
-                did = f"raised {type(error).__name__}" if error else "returned normally"
-                messages.append(f"{where}: should raise {type(expected_error).__name__} but {did}")
-            continue
-        if error is not None:
-            messages.append(f"{where}: raised {type(error).__name__}: {error}")
-            continue
-        problem = case.compare(got, expected)
-        if problem is None:
-            continue
-        hints = [mk.hint for mk in case.mistakes if _same(case, got, mk.function, trial)]
-        messages.append(f"{where}: {problem}" + (f". Hint: {hints[0]}" if hints else ""))
+    messages = [message for _, message in judged if message]
+    note = case.explain([(t, m is None) for t, m in judged]) if case.explain and messages else None
+    if note:
+        messages[0] += f". {note}"
     return messages
 
 

@@ -136,3 +136,11 @@ def test_compare_scalar():
     assert "single number" in compare_scalar("loss", np.ones(3), 1.0, rtol=1e-7, atol=0)
     assert "Python float" in compare_scalar("loss", "1.0", 1.0, rtol=1e-7, atol=0)
     assert re.search(r"off by up to 5e\+06 times the tolerance", compare_scalar("loss", 1.5, 1.0, rtol=1e-7, atol=0))
+
+
+def test_backward_diagnosis_points_at_the_recursion():
+    """A backward pass right for one step but not for more is told so."""
+    with pytest.raises(CheckFailure, match="right for sequences of one time step"):
+        check("a2.rnn_backward", m.backward_no_output_path)
+    for mistake in (m.backward_sum_not_mean, m.backward_h0_missing):  # wrong for one step already
+        assert "right for sequences of one time step" not in failures("a2.rnn_backward", mistake)[0]
