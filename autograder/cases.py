@@ -62,6 +62,7 @@ class Case:
     mistakes: tuple[Mistake, ...] = field(default=())
     run: Callable[[Callable, tuple], Any] = call  # what of a call is compared
     explain: Callable[[list[tuple[Trial, bool]]], str | None] | None = None  # from which trials pass
+    error_hints: tuple[tuple[str, str], ...] = ()  # (text in an exception's message, what it means)
 
 
 # --- input generators (seeded: the same inputs in every run) ------------------
@@ -252,7 +253,10 @@ def _backward_trials() -> list[Trial]:
     failure tells whether one step already goes wrong or only the recursion."""
     rng = _rng(7201)
     trials = []
-    for b, t, i, h, o in sorted([*SHAPES, (3, 1, 2, 3, 2)], key=lambda shape: shape[1]):
+    # output_size >= 2: with one class the softmax is constant and every gradient is 0
+    grid = sorted({(b, t, i, h, max(o, 2)) for b, t, i, h, o in [*SHAPES, (3, 1, 2, 3, 2)]},
+                  key=lambda shape: (shape[1], shape))
+    for b, t, i, h, o in grid:
         p = _rnn_params(rng, i, h, o)
         x, h0 = rng.normal(size=(b, t, i)), rng.normal(scale=0.7, size=(b, h))
         targets = rng.integers(0, o, size=(b, t))
@@ -429,8 +433,14 @@ A2_CASES: dict[str, Case] = {
                     "from each h_t to its own output y_t: add W_hy^T dy_t at every step, not only the last"),
             Mistake(m.backward_transposed_weight_hh, "grads['weight_hh'] looks transposed: "
                     "it is the sum over t of da_t^T @ h_(t-1)"),
-            Mistake(m.backward_tanh_prime_of_a, "the tanh derivative seems to be taken at the pre-activation: "
-                    "it is 1 - h_t**2, with h_t = tanh(a_t)"),
+            Mistake(m.backward_tanh_prime_of_a, "the tanh derivative looks like 1 - a_t**2: "
+                    "it is 1 - tanh(a_t)**2 = 1 - h_t**2"),
+            Mistake(m.backward_tanh_of_h, "the tanh derivative looks like 1 - tanh(h_t)**2: "
+                    "h_t is already tanh(a_t), so it is 1 - h_t**2"),
+            Mistake(m.backward_h0_without_weight, "grads['h0'] looks like delta_1 itself: "
+                    "it is W_hh^T delta_1, in batched rows delta_1 @ weight_hh"),
+            Mistake(m.backward_recursion_transposed, "the gradient passed back to h_(t-1) seems to use W_hh "
+                    "instead of W_hh^T: in batched rows it is delta_t @ weight_hh, not delta_t @ weight_hh.T"),
             Mistake(m.backward_sum_not_mean, "the gradients are B*T times too large: the loss is a mean "
                     "over batch and time, so dy_t = (p_t - onehot(c_t)) / (B*T)"),
             Mistake(m.backward_last_step_only, "the recurrent gradients only count the last step: "
@@ -449,6 +459,8 @@ A2_CASES: dict[str, Case] = {
             Mistake(m.numgrad_forward_difference, "this matches a forward difference (f(p + eps) - f(p)) / eps: "
                     "use the central difference"),
             Mistake(m.numgrad_half_step, "the gradient is twice too large: divide by 2 * eps"),
+            Mistake(m.numgrad_on_copy, "the gradient is all zeros: perturb param itself, not a copy "
+                    "(param.flatten() copies; param.reshape(-1) of a contiguous array does not)"),
         ),
     ),
     "a2.relative_error": Case(
@@ -459,6 +471,7 @@ A2_CASES: dict[str, Case] = {
         mistakes=(
             Mistake(m.relerr_no_denominator, "this is the absolute error ||a - b||: divide by ||a|| + ||b||"),
             Mistake(m.relerr_max_denominator, "divide by ||a|| + ||b|| (at least 1e-12), not by ||a|| alone"),
+            Mistake(m.relerr_second_denominator, "divide by ||a|| + ||b|| (at least 1e-12), not by ||b|| alone"),
         ),
     ),
     "a2.clip_grad_norm": Case(
@@ -481,6 +494,8 @@ A2_CASES: dict[str, Case] = {
         reference=ref.tbptt_train,
         compare=_compare_tbptt,
         run=_run_tbptt,
+        error_hints=(("backward through the graph a second time",
+                      "the state is not detached between chunks: state = state.detach()"),),
         mistakes=(
             Mistake(m.tbptt_state_reset, "every chunk seems to start from a zero state: "
                     "carry the last state of a chunk into the next one (detached)"),
@@ -502,6 +517,8 @@ A2_CASES: dict[str, Case] = {
             Mistake(m.jacnorm_frobenius, "these are Frobenius norms: use the spectral norm, np.linalg.norm(J, 2)"),
             Mistake(m.jacnorm_off_by_one, "the tanh derivative seems taken one step too early: "
                     "dh_(t+1)/dh_t = diag(1 - h_(t+1)**2) @ W_hh"),
+            Mistake(m.jacnorm_reversed_order, "the norms are in reverse order: entry t is ||dh_T/dh_t|| "
+                    "for t = 0..T, so the first entry is for h0 and the last one is 1"),
         ),
     ),
 }
@@ -550,7 +567,8 @@ def _judge(case: Case, function: Callable, trial: Trial) -> str | None:
         did = f"raised {type(error).__name__}" if error else "returned normally"
         return f"{where}: should raise {type(expected_error).__name__} but {did}"
     if error is not None:
-        return f"{where}: raised {type(error).__name__}: {error}"
+        meaning = [hint for text, hint in case.error_hints if text in str(error)]
+        return f"{where}: raised {type(error).__name__}: {error}" + (f". Hint: {meaning[0]}" if meaning else "")
     problem = case.compare(got, expected)
     if problem is None:
         return None

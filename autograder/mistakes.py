@@ -154,6 +154,8 @@ def _bptt(cache, flaw: str = ""):
         if flaw == "tanh_prime_of_a":
             a = np.arctanh(np.clip(hs[:, t], -0.999999, 0.999999))
             da = dh * (1 - a ** 2)
+        elif flaw == "tanh_of_h":
+            da = dh * (1 - np.tanh(hs[:, t]) ** 2)
         else:
             da = dh * (1 - hs[:, t] ** 2)  # (B, H)
         if flaw != "last_step_only" or t == T - 1:
@@ -161,8 +163,14 @@ def _bptt(cache, flaw: str = ""):
             g["weight_hh"] += (prev[:, t].T @ da) if flaw == "transposed_weight_hh" else da.T @ prev[:, t]
             g["bias_ih"] += da.sum(axis=0)
             g["bias_hh"] += da.sum(axis=0)
-        dh_next = da @ p["weight_hh"]
-    g["h0"] = np.zeros_like(h0) if flaw == "h0_missing" else dh_next
+        dh_next = da @ (p["weight_hh"].T if flaw == "recursion_transposed" else p["weight_hh"])
+        first_delta = da
+    if flaw == "h0_missing":
+        g["h0"] = np.zeros_like(h0)
+    elif flaw == "h0_without_weight":
+        g["h0"] = first_delta
+    else:
+        g["h0"] = dh_next
     return g
 
 
@@ -188,6 +196,18 @@ def backward_last_step_only(cache):
 
 def backward_h0_missing(cache):
     return _bptt(cache, "h0_missing")
+
+
+def backward_tanh_of_h(cache):
+    return _bptt(cache, "tanh_of_h")
+
+
+def backward_h0_without_weight(cache):
+    return _bptt(cache, "h0_without_weight")
+
+
+def backward_recursion_transposed(cache):
+    return _bptt(cache, "recursion_transposed")
 
 
 # --- a2, part B: numerical gradient and relative error --------------------------
@@ -216,6 +236,16 @@ def numgrad_not_restored(f, param, eps=1e-6):
 
 def numgrad_half_step(f, param, eps=1e-6):
     return 2.0 * ref.numerical_gradient(f, param, eps)  # divides by eps, not 2 eps
+
+
+def numgrad_on_copy(f, param, eps=1e-6):
+    """Perturbs param.flatten(), a copy: f() never sees the change."""
+    return ref.numerical_gradient(f, param.flatten(), eps).reshape(param.shape)
+
+
+def relerr_second_denominator(a, b):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-12))
 
 
 def relerr_no_denominator(a, b):
@@ -340,3 +370,7 @@ def jacnorm_frobenius(x, h0, weight_ih, weight_hh, bias):
 
 def jacnorm_off_by_one(x, h0, weight_ih, weight_hh, bias):
     return _jacobians(x, h0, weight_ih, weight_hh, bias, "off_by_one")
+
+
+def jacnorm_reversed_order(x, h0, weight_ih, weight_hh, bias):
+    return _jacobians(x, h0, weight_ih, weight_hh, bias)[::-1].copy()
