@@ -124,3 +124,45 @@ def write_all(folder: Path, release_path: Path, source_path: Path, name: str = "
         target = folder / student / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(nb if isinstance(nb, str) else nbformat.writes(nb))
+
+
+# --- a2 ---------------------------------------------------------------------------
+
+PER_TENSOR_CLIP = '''
+def clip_grad_norm(grads, max_norm):
+    """Clips each array by its own norm (a common mistake)."""
+    total = float(np.sqrt(sum(float(np.sum(g ** 2)) for g in grads)))
+    for g in grads:
+        norm = float(np.sqrt(np.sum(g ** 2)))
+        if norm > max_norm:
+            g *= max_norm / (norm + 1e-6)
+    return total
+'''
+
+NOT_DETACHED = '''
+def tbptt_train(rnn, head, x, targets, k, optimizer):
+    """Carries the state without detaching it."""
+    losses, state = [], None
+    for start in range(0, x.shape[1], k):
+        output, state = rnn(x[:, start:start + k], state)
+        logits = head(output)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                               targets[:, start:start + k].reshape(-1))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+'''
+
+
+def make_a2(release_path: Path, source_path: Path) -> dict[str, nbformat.NotebookNode]:
+    """Three a2 students: all right, untouched, and half right."""
+    release = nbformat.read(release_path, as_version=4)
+    right = solution_code(nbformat.read(source_path, as_version=4))
+    code = {k: v for k, v in right.items() if not k.startswith("answer_")}
+    return {
+        "right": fill(release, {**code, "answer_tiny_rnn": "The L=10 zeros at wh=0.1 are real vanishing..."}),
+        "untouched": release,
+        "half": fill(release, {**code, "clip_grad_norm": PER_TENSOR_CLIP, "tbptt_train": NOT_DETACHED}),
+    }

@@ -156,3 +156,28 @@ def test_a_cell_that_kills_the_kernel_is_skipped_not_the_test():
     ])
     assert _skip_cell(nb, 2) == "f" and nb.cells[1].source == SKIPPED_CELL
     assert _skip_cell(nb, 2) is None, "a locked cell is never replaced, and nothing is skipped twice"
+
+
+A2_PARTS = ["test_rnn_backward", "test_numerical_gradient", "test_relative_error", "test_clip_grad_norm",
+            "test_tbptt_train", "test_jacobian_norms", "answer_tiny_rnn"]
+
+
+def test_a2_end_to_end(root, tmp_path):
+    from submissions import make_a2
+
+    students = make_a2(root / "exercises/a2_bptt/a2_bptt.ipynb", root / "solutions/a2_bptt/a2_bptt.ipynb")
+    for name, nb in students.items():
+        (tmp_path / "subs" / name).mkdir(parents=True)
+        nbformat.write(nb, tmp_path / "subs" / name / "a2_bptt.ipynb")
+    done = grade(["subs", "--assignment", "a2_bptt"], cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = read_rows(tmp_path / "grading/reports/a2_bptt/grades.csv")
+    scores = {name: [rows[name][p] for p in A2_PARTS] + [rows[name]["total"]] for name in rows}
+    assert scores == {
+        "right": ["25", "10", "5", "15", "15", "15", "", "85"],
+        "untouched": ["0", "0", "0", "0", "0", "0", "0", "0"],
+        "half": ["25", "10", "5", "0", "0", "15", "0", "55"],
+    }
+    half = (tmp_path / "grading/reports/a2_bptt/feedback/half.html").read_text()
+    assert "the state is not detached between chunks" in half
+    assert "BEGIN HIDDEN TESTS" not in half and "autograder" not in half
