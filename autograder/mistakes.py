@@ -287,43 +287,35 @@ def clip_also_scales_up(grads, max_norm):
 
 # --- a2, part D: truncated BPTT -------------------------------------------------
 
-def tbptt_state_reset(rnn, head, x, targets, k, optimizer):
-    """Starts every chunk from a zero state: nothing is carried across chunks."""
-    losses = []
+def _tbptt(rnn, head, x, targets, k, optimizer, flaw: str):
+    """Truncated BPTT with one flaw (see the functions below)."""
+    losses, state = [], None
     for start in range(0, x.shape[1], k):
-        out, _ = rnn(x[:, start:start + k])
+        out, state = rnn(x[:, start:start + k], None if flaw == "state_reset" else state)
         loss = nn.functional.cross_entropy(head(out).flatten(0, 1), targets[:, start:start + k].flatten())
-        optimizer.zero_grad()
+        if flaw != "no_zero_grad":
+            optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        if flaw != "not_detached":
+            state = state.detach()
         losses.append(loss.item())
     return losses
+
+
+def tbptt_state_reset(rnn, head, x, targets, k, optimizer):
+    """Starts every chunk from a zero state: nothing is carried across chunks."""
+    return _tbptt(rnn, head, x, targets, k, optimizer, "state_reset")
 
 
 def tbptt_not_detached(rnn, head, x, targets, k, optimizer):
     """Carries the state without detaching it: the second backward fails."""
-    losses, state = [], None
-    for start in range(0, x.shape[1], k):
-        out, state = rnn(x[:, start:start + k], state)
-        loss = nn.functional.cross_entropy(head(out).flatten(0, 1), targets[:, start:start + k].flatten())
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    return losses
+    return _tbptt(rnn, head, x, targets, k, optimizer, "not_detached")
 
 
 def tbptt_no_zero_grad(rnn, head, x, targets, k, optimizer):
     """Never clears the gradients: each step adds the previous chunks' gradients."""
-    losses, state = [], None
-    for start in range(0, x.shape[1], k):
-        out, state = rnn(x[:, start:start + k], state)
-        loss = nn.functional.cross_entropy(head(out).flatten(0, 1), targets[:, start:start + k].flatten())
-        loss.backward()
-        optimizer.step()
-        state = state.detach()
-        losses.append(loss.item())
-    return losses
+    return _tbptt(rnn, head, x, targets, k, optimizer, "no_zero_grad")
 
 
 def tbptt_whole_sequence(rnn, head, x, targets, k, optimizer):
