@@ -164,12 +164,20 @@ def _compare_forward(got: Any, expected: tuple[np.ndarray, np.ndarray]) -> str |
             or compare_array("the outputs ys", got[1], expected[1], time_axis=1, **TOL))
 
 
-def _compare_params(got: Any, expected: dict[str, np.ndarray]) -> str | None:
+def _compare_keys(got: Any, expected: dict, what: str) -> str | None:
+    """A dict result must be a dict with exactly the expected keys."""
     if not isinstance(got, dict):
-        return f"should return a dict but returned a {describe_type(got)}"
+        return f"should return a dict of {what} but returned a {describe_type(got)}"
     if set(got) != set(expected):
         missing, extra = sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
         return f"the dict's keys are wrong (missing: {missing or 'none'}; unexpected: {extra or 'none'})"
+    return None
+
+
+def _compare_params(got: Any, expected: dict[str, np.ndarray]) -> str | None:
+    message = _compare_keys(got, expected, "parameters")
+    if message:
+        return message
     for key in ref.RNN_PARAM_KEYS:
         message = compare_array(f"params[{key!r}]", got[key], expected[key], rtol=0.0, atol=1e-12)
         if message:
@@ -266,11 +274,9 @@ def _backward_trials() -> list[Trial]:
 
 
 def _compare_grads(got: Any, expected: dict[str, np.ndarray]) -> str | None:
-    if not isinstance(got, dict):
-        return f"should return a dict of gradients but returned a {describe_type(got)}"
-    if set(got) != set(expected):
-        missing, extra = sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
-        return f"the dict's keys are wrong (missing: {missing or 'none'}; unexpected: {extra or 'none'})"
+    message = _compare_keys(got, expected, "gradients")
+    if message:
+        return message
     wrong = {k: compare_array(f"grads[{k!r}]", got[k], expected[k], **A2_TOL) for k in ref.GRAD_KEYS}
     bad = [k for k, message in wrong.items() if message]
     if not bad:
@@ -388,10 +394,12 @@ def _compare_tbptt(got: Any, expected: tuple[list[float], list[np.ndarray]]) -> 
     losses, params = got
     if not isinstance(losses, (list, tuple)):
         return f"should return a list of chunk losses but returned a {describe_type(losses)}"
+    if not all(isinstance(v, float) for v in losses):
+        return "the chunk losses should be Python floats: append loss.item(), not the tensor"
     if len(losses) != len(expected[0]):
         return (f"returned {len(losses)} chunk losses, expected {len(expected[0])}: one per chunk of k "
                 "steps, the last chunk shorter if k does not divide seq_len")
-    message = compare_array("the chunk losses", np.array([float(v) for v in losses]), np.array(expected[0]),
+    message = compare_array("the chunk losses", np.array(losses), np.array(expected[0]),
                             rtol=1e-9, atol=1e-12, time_axis=0)
     if message:
         return re.sub(r"time step t=(\d+) \(index \d+\) of (\d+)", r"chunk \1 of \2", message)

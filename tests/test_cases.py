@@ -4,9 +4,11 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import torch
 import pytest
 
 from autograder import mistakes as m
+from autograder.reference import tbptt_train as ref_tbptt
 from autograder.cases import CASES, CheckFailure, check, failures
 from autograder.compare import compare_array, compare_scalar
 
@@ -32,7 +34,8 @@ EXTRA_MUTANTS = {
     "a2.numerical_gradient": [not_implemented, m.numgrad_not_restored],
     "a2.relative_error": [not_implemented, lambda a, b: float(np.abs(np.asarray(a) - b).max())],
     "a2.clip_grad_norm": [not_implemented, lambda grads, max_norm: None],
-    "a2.tbptt_train": [not_implemented, m.tbptt_not_detached],
+    "a2.tbptt_train": [not_implemented, m.tbptt_not_detached,
+                       lambda *args: [torch.tensor(v) for v in ref_tbptt(*args)]],  # tensors, not floats
     "a2.jacobian_norms": [not_implemented, lambda x, h0, w_ih, w_hh, b: np.ones(x.shape[0] + 1)],
 }
 
