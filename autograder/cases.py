@@ -10,6 +10,7 @@ and inside the notebook during grading.
 from __future__ import annotations
 
 import copy
+import itertools
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from torch import nn
 
 from . import mistakes as m
 from . import reference as ref
-from .compare import compare_array, compare_scalar, describe_type
+from .compare import compare_array, compare_scalar, compare_tensor, describe_type
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,9 @@ class Case:
     run: Callable[[Callable, tuple], Any] = call  # what of a call is compared
     explain: Callable[[list[tuple[Trial, bool]]], str | None] | None = None  # from which trials pass
     error_hints: tuple[tuple[str, str], ...] = ()  # (text in an exception's message, what it means)
+    # True when compare() judges properties of the result alone (the expected
+    # value is unused): the mistakes' hints are then phrases of its messages.
+    by_properties: bool = False
 
 
 # --- input generators (seeded: the same inputs in every run) ------------------
@@ -580,7 +584,7 @@ def _judge(case: Case, function: Callable, trial: Trial) -> str | None:
     problem = case.compare(got, expected)
     if problem is None:
         return None
-    hints = [mk.hint for mk in case.mistakes if _same(case, got, mk.function, trial)]
+    hints = [] if case.by_properties else [mk.hint for mk in case.mistakes if _same(case, got, mk.function, trial)]
     return f"{where}: {problem}" + (f". Hint: {hints[0]}" if hints else "")
 
 
@@ -608,3 +612,421 @@ def check(name: str, function: Callable) -> None:
         title = CASES[name].title
         more = f" ({len(problems) - 1} more input sets fail too)" if len(problems) > 1 else ""
         raise CheckFailure(f"{title}: {problems[0]}{more}")
+
+
+# --- a3: gated cells ------------------------------------------------------------
+
+A3_TOL = {"rtol": 1e-6, "atol": 1e-8}  # float64 tensors: "matches torch.nn to 1e-6"
+SATURATE = 40.0  # a bias this large holds a gate at 0 or 1 to float64 precision
+
+
+def _tensors(rng: np.random.Generator, gates: int, input_size: int, hidden_size: int,
+             bias: bool = True) -> tuple:
+    """weight_ih (gates*H, I), weight_hh (gates*H, H), bias_ih, bias_hh (gates*H,) as
+    float64 tensors, a bit larger than PyTorch's default so that gates differ."""
+    rows = gates * hidden_size
+    shapes = [(rows, input_size), (rows, hidden_size)] + [(rows,)] * 2
+    made = [torch.from_numpy(_weights(rng, shape, hidden_size) * 1.5) for shape in shapes]
+    return tuple(made) if bias else (made[0], made[1], None, None)
+
+
+def _gate_label(b: int, i: int, h: int, extra: str = "") -> str:
+    return _label(b, None, i, h, None) + extra
+
+
+def _saturated(bias: torch.Tensor, hidden: int, gates: str, settings: dict[str, float]) -> torch.Tensor:
+    """A copy of `bias` with the rows of the named gates pushed to +-SATURATE."""
+    bias = bias.clone()
+    for gate, sign in settings.items():
+        k = gates.index(gate)
+        bias[k * hidden:(k + 1) * hidden] += sign * SATURATE
+    return bias
+
+
+LSTM_PROBES = {  # gate under test -> the other gates held at 0 (-1) or 1 (+1)
+    "f": {"i": -1, "o": +1},  # c_t = f * c_prev
+    "i": {"g": +1, "o": +1},  # with c_prev = 0: c_t = i
+    "g": {"i": +1, "o": +1},  # with c_prev = 0: c_t = g
+    "o": {"f": +1, "i": -1},  # c_t = c_prev, h_t = o * tanh(c_prev)
+}
+GATE_NAMES = {"i": "input gate i", "f": "forget gate f", "g": "candidate g", "o": "output gate o",
+              "r": "reset gate r", "z": "update gate z", "n": "candidate n"}
+
+
+def _lstm_cell_trials() -> list[Trial]:
+    rng = _rng(7301)
+    trials = []
+    for b, _, i, h, _ in SHAPES:
+        x, hc = torch.from_numpy(rng.normal(size=(b, i))), torch.from_numpy(rng.normal(scale=0.7, size=(b, h)))
+        c = torch.from_numpy(rng.normal(scale=1.5, size=(b, h)))
+        trials.append(Trial(_gate_label(b, i, h), (x, (hc, c), *_tensors(rng, 4, i, h))))
+    x, state = torch.from_numpy(rng.normal(size=(3, 2))), tuple(torch.from_numpy(rng.normal(size=(3, 4))) for _ in "hc")
+    trials.append(Trial(_gate_label(3, 2, 4, ", bias_ih = bias_hh = None"), (x, state, *_tensors(rng, 4, 2, 4, bias=False))))
+    for gate, settings in LSTM_PROBES.items():  # last: explain() reads them
+        w_ih, w_hh, b_ih, b_hh = _tensors(rng, 4, 2, 3)
+        x, state = torch.from_numpy(rng.normal(size=(4, 2))), tuple(torch.from_numpy(rng.normal(size=(4, 3))) for _ in "hc")
+        if gate in "ig":  # c_prev = 0 takes the forget gate out
+            state = (state[0], torch.zeros_like(state[1]))
+        held = ", ".join(f"{k}={'1' if v > 0 else '0'}" for k, v in settings.items()) + (
+            ", c_prev=0" if gate in "ig" else "")
+        trials.append(Trial(f"probe of the {GATE_NAMES[gate]} (gates held at {held})",
+                            (x, state, w_ih, w_hh, _saturated(b_ih, 3, "ifgo", settings), b_hh)))
+    return trials
+
+
+def _compare_pair(got: Any, expected: tuple, names: tuple[str, str], what: str) -> str | None:
+    if not isinstance(got, tuple) or len(got) != 2:
+        return f"should return a tuple {what} but returned a {describe_type(got)}"
+    wrong = [compare_tensor(n, g, e, **A3_TOL) for n, g, e in zip(names, got, expected)]
+    if wrong[0] and wrong[1]:
+        return f"{wrong[0]}; {names[1]} is wrong too"
+    if wrong[0] or wrong[1]:
+        return (wrong[0] or wrong[1]) + f"; {names[1] if wrong[0] else names[0]} is right"
+    return None
+
+
+def _compare_lstm_cell(got: Any, expected: tuple) -> str | None:
+    return _compare_pair(got, expected, ("the new hidden state h", "the new cell state c"), "(h, c)")
+
+
+def _explain_probes(passed: list[tuple[Trial, bool]]) -> str | None:
+    """Name the gates whose probe fails, when some probes pass."""
+    probes = {t.label.split("probe of the ")[1].split(" (")[0]: ok for t, ok in passed if t.label.startswith("probe")}
+    wrong, right = [g for g, ok in probes.items() if not ok], [g for g, ok in probes.items() if ok]
+    if wrong and right:
+        return (f"Probing one gate at a time (the other gates held at 0 or 1 by large biases): "
+                f"{', '.join(wrong)} differ{'s' if len(wrong) == 1 else ''}; {', '.join(right)} "
+                f"match{'es' if len(right) == 1 else ''}")
+    return None
+
+
+def _lstm_layer_trials() -> list[Trial]:
+    rng = _rng(7302)
+    trials = []
+    for k, (b, t, i, h, _) in enumerate(SHAPES):
+        x = torch.from_numpy(rng.normal(size=(b, t, i)))
+        state = None if k % 2 else tuple(torch.from_numpy(rng.normal(scale=0.8, size=(1, b, h))) for _ in "hc")
+        extra = ", state=None" if state is None else ", state given"
+        trials.append(Trial(_label(b, t, i, h, None) + extra, (x, *_tensors(rng, 4, i, h), state)))
+    x = torch.from_numpy(rng.normal(size=(2, 3, 2)))
+    state = tuple(torch.from_numpy(rng.normal(size=(1, 2, 3))) for _ in "hc")
+    trials.append(Trial(_label(2, 3, 2, 3, None) + ", state given, no biases", (x, *_tensors(rng, 4, 2, 3, bias=False), state)))
+    return trials
+
+
+def _compare_lstm_layer(got: Any, expected: tuple) -> str | None:
+    if not isinstance(got, tuple) or len(got) != 2 or not isinstance(got[1], tuple) or len(got[1]) != 2:
+        return f"should return (output, (h_n, c_n)) but returned a {describe_type(got)} of another form"
+    return (compare_tensor("the output", got[0], expected[0], time_axis=1, **A3_TOL)
+            or _compare_pair(got[1], expected[1], ("h_n", "c_n"), "(h_n, c_n)"))
+
+
+GRU_PROBES = {"z": {"n": +1}, "n": {"z": -1}}  # h_t = (1 - z) + z * h_prev; h_t = n
+
+
+def _gru_trials() -> list[Trial]:
+    rng = _rng(7303)
+    trials = []
+    for b, _, i, h, _ in SHAPES[1:] + SHAPES[:1]:  # hidden_size=1 later: there r*(W h) = W (r*h)
+        for reset_after in (True, False):
+            x, hp = torch.from_numpy(rng.normal(size=(b, i))), torch.from_numpy(rng.normal(scale=0.7, size=(b, h)))
+            trials.append(Trial(_gate_label(b, i, h, f", reset_after={reset_after}"),
+                                (x, hp, *_tensors(rng, 3, i, h), reset_after)))
+    x, hp = torch.from_numpy(rng.normal(size=(3, 2))), torch.from_numpy(rng.normal(size=(3, 4)))
+    trials.append(Trial(_gate_label(3, 2, 4, ", reset_after=True, bias_ih = bias_hh = None"),
+                        (x, hp, *_tensors(rng, 3, 2, 4, bias=False), True)))
+    for gate, settings in GRU_PROBES.items():
+        for reset_after in (True, False):
+            w_ih, w_hh, b_ih, b_hh = _tensors(rng, 3, 2, 3)
+            x, hp = torch.from_numpy(rng.normal(size=(4, 2))), torch.from_numpy(rng.normal(size=(4, 3)))
+            held = ", ".join(f"{g}={'1' if v > 0 else '0'}" for g, v in settings.items())
+            trials.append(Trial(f"probe of the {GATE_NAMES[gate]} (held: {held}), reset_after={reset_after}",
+                                (x, hp, w_ih, w_hh, _saturated(b_ih, 3, "rzn", settings), b_hh, reset_after)))
+    return trials
+
+
+def _explain_gru(passed: list[tuple[Trial, bool]]) -> str | None:
+    """Which variant fails, and which probed gate."""
+    notes = []
+    for flag, name in (("True", "PyTorch's variant (reset_after=True)"), ("False", "Cho et al.'s (reset_after=False)")):
+        results = [ok for t, ok in passed if t.label.endswith(f"reset_after={flag}") or f"reset_after={flag}," in t.label]
+        if results and all(results):
+            notes.append(f"{name} is right")
+    probes = _explain_probes([(t, ok) for t, ok in passed])
+    return "; ".join(notes + ([probes] if probes else [])) or None
+
+
+def _compare_gru(got: Any, expected: torch.Tensor) -> str | None:
+    return compare_tensor("the new hidden state h", got, expected, **A3_TOL)
+
+
+# Part D is graded on properties, so its messages carry the hints themselves.
+ORTHO_TOL, BIAS_TOL = 1e-5, 1e-6
+
+
+def _init_trials() -> list[Trial]:
+    def build(seed: int, *args, **kwargs) -> Callable[[], tuple]:
+        def make() -> tuple:
+            torch.manual_seed(seed)
+            return (nn.LSTM(*args, **kwargs),)
+        return make
+    specs = [((3, 5), {}), ((30, 40), {}), ((4, 6), {"num_layers": 2, "bidirectional": True}), ((1, 1), {}),
+             ((7, 2), {"batch_first": True})]
+    return [Trial(f"nn.LSTM({', '.join(map(str, a))}{''.join(f', {k}={v}' for k, v in kw.items())})",
+                  build(7304 + n, *a, **kw)) for n, (a, kw) in enumerate(specs)]
+
+
+def _run_init(function: Callable, args: tuple) -> dict[str, torch.Tensor]:
+    """Call the initializer on a fresh module; what counts is the module afterwards."""
+    (lstm,) = args
+    torch.manual_seed(7399)
+    function(lstm)
+    return {"hidden_size": lstm.hidden_size, **{n: p.detach().clone().double() for n, p in lstm.named_parameters()}}
+
+
+def _check_orthogonal(name: str, blocks: tuple, hidden: int) -> str | None:
+    for gate, q in zip(ref.LSTM_GATES, blocks):
+        off = float((q.T @ q - torch.eye(hidden, dtype=q.dtype)).abs().max())
+        if off > ORTHO_TOL:
+            return (f"{name}: the {GATE_NAMES[gate]} block is not orthogonal (Q^T Q differs from the identity "
+                    f"by up to {off:.2g}); apply nn.init.orthogonal_ to each (H, H) block, not to the whole matrix")
+    if hidden > 1 and any(torch.allclose(q, torch.eye(hidden, dtype=q.dtype)) for q in blocks):
+        return f"{name}: a block is the identity matrix: draw random orthogonal blocks (nn.init.orthogonal_)"
+    if hidden > 1 and any(torch.equal(a, b) for k, a in enumerate(blocks) for b in blocks[k + 1:]):
+        return f"{name}: two gate blocks are identical: draw a random orthogonal matrix for each block"
+    return None
+
+
+def _check_glorot(name: str, blocks: tuple, hidden: int) -> str | None:
+    fan_in = blocks[0].shape[1]
+    bound = ref.glorot_bound(fan_in, hidden)
+    for gate, w in zip(ref.LSTM_GATES, blocks):
+        largest = float(w.abs().max())
+        spread = float(w.std()) if w.numel() > 1 else 0.0
+        expected_spread = bound / np.sqrt(3.0)
+        if largest > bound * (1 + 1e-6) or (w.numel() >= 200 and (
+                largest < 0.9 * bound or abs(spread / expected_spread - 1) > 0.15)):
+            return (f"{name}: the {GATE_NAMES[gate]} block does not look Glorot-uniform for a ({hidden}, {fan_in}) "
+                    f"block: U(-a, a) with a = sqrt(6 / (fan_in + fan_out)) = sqrt(6 / ({fan_in} + {hidden})); "
+                    f"its largest |w| is {largest / bound:.2f} a and its standard deviation "
+                    f"{spread / expected_spread:.2f} times a / sqrt(3). Is nn.init.xavier_uniform_ applied to "
+                    f"each block rather than the whole matrix?")
+    return None
+
+
+def _check_biases(got: dict, suffix: str, hidden: int) -> str | None:
+    total = got["bias_ih" + suffix] + got["bias_hh" + suffix]  # (4H,): only the sum matters
+    for gate, block in zip(ref.LSTM_GATES, total.split(hidden)):
+        want = 1.0 if gate == "f" else 0.0
+        if float((block - want).abs().max()) > BIAS_TOL:
+            value = float(block.mean())
+            if gate == "f" and abs(value - 2.0) < BIAS_TOL:
+                return (f"bias_ih{suffix} + bias_hh{suffix} is 2 on the forget-gate rows: the two biases are "
+                        f"added, so set the forget bias to 1 in only one of them")
+            return (f"bias_ih{suffix} + bias_hh{suffix} should be 1 on the forget-gate rows (H:2H) and 0 "
+                    f"elsewhere, but the {GATE_NAMES[gate]} rows are not {want:g}")
+    return None
+
+
+def _compare_init(got: Any, expected: dict) -> str | None:
+    hidden = got["hidden_size"]
+    for name, param in got.items():
+        if name == "hidden_size" or name.startswith("bias"):
+            continue
+        blocks = param.split(hidden, dim=0)
+        check_blocks = _check_orthogonal if name.startswith("weight_hh") else _check_glorot
+        message = check_blocks(name, blocks, hidden)
+        if message:
+            return message
+    for name in got:
+        if name.startswith("bias_ih"):
+            message = _check_biases(got, name[len("bias_ih"):], hidden)
+            if message:
+                return message
+    return None
+
+
+def _count_trials() -> list[Trial]:
+    specs = [("RNN", 1, 1, 1, False, True), ("LSTM", 3, 5, 1, False, True), ("GRU", 3, 5, 1, False, True),
+             ("RNN", 7, 4, 2, False, True), ("LSTM", 2, 6, 3, False, True), ("GRU", 5, 3, 2, True, True),
+             ("LSTM", 4, 7, 2, True, True), ("RNN", 6, 5, 1, True, False), ("LSTM", 9, 2, 2, False, False),
+             ("GRU", 1, 8, 1, False, True)]
+    return [Trial(f"{k}(input_size={i}, hidden_size={h}, num_layers={n}, bidirectional={d}, bias={b})",
+                  (k, i, h, n, d, b)) for k, i, h, n, d, b in specs]
+
+
+class _Hidden:
+    """Stands in for nn.RNN / nn.LSTM / nn.GRU while a counting function runs."""
+
+    def __init__(self, *args, **kwargs):
+        raise RuntimeError("building a module is not allowed here: count with your formula")
+
+
+def _run_count(function: Callable, args: tuple) -> Any:
+    """Run with torch.nn's recurrent modules hidden: the count must come from a formula."""
+    places = [(owner, name) for owner in (nn, nn.modules.rnn) for name in ("RNN", "LSTM", "GRU")]
+    kept = [getattr(owner, name) for owner, name in places]
+    try:
+        for owner, name in places:
+            setattr(owner, name, _Hidden)
+        return function(*args)
+    finally:
+        for (owner, name), value in zip(places, kept):
+            setattr(owner, name, value)
+
+
+def _compare_count(got: Any, expected: int) -> str | None:
+    if isinstance(got, bool) or not isinstance(got, (int, np.integer)):
+        return f"should return an int but returned a {describe_type(got)}"
+    if int(got) != expected:
+        return f"the count is too {'large' if got > expected else 'small'}"
+    return None
+
+
+def _recall_trials() -> list[Trial]:
+    generator = torch.Generator().manual_seed(730_517)  # the held-out seed: in no notebook
+    return [Trial(f"{n} held-out sequences of seq_len={ref.RECALL_SEQ_LEN}", ref.recall_batch(n, generator))
+            for n in (2000,)]
+
+
+RECALL_TARGET = 0.95
+
+
+def _run_recall(model: Callable, args: tuple) -> tuple[Any, torch.Tensor]:
+    x, y = args
+    if model is None:  # the notebook's training cell leaves None when Part F is not done
+        raise NotImplementedError()
+    if isinstance(model, nn.Module):
+        model.eval()
+    with torch.no_grad():
+        return model(x), y
+
+
+def _compare_recall(got: Any, expected: Any) -> str | None:
+    logits, y = got
+    shape = (y.shape[0], ref.RECALL_SYMBOLS)
+    if not isinstance(logits, torch.Tensor):
+        return f"model(x) should return a torch.Tensor of logits but returned a {describe_type(logits)}"
+    if tuple(logits.shape) != shape:
+        return (f"model(x) should return logits of shape {shape}, one row per sequence, but returned shape "
+                f"{tuple(logits.shape)}")
+    acc = float((logits.argmax(dim=-1) == y).double().mean())
+    if acc < RECALL_TARGET:
+        return (f"the accuracy on held-out sequences is {acc:.3f}; this part needs {RECALL_TARGET} "
+                f"(chance is {1 / ref.RECALL_SYMBOLS:.3f})")
+    return None
+
+
+A3_CASES: dict[str, Case] = {
+    "a3.lstm_cell": Case(
+        title="lstm_cell",
+        trials=_lstm_cell_trials,
+        reference=ref.lstm_cell,
+        compare=_compare_lstm_cell,
+        explain=_explain_probes,
+        mistakes=(
+            Mistake(m.lstm_swap_h_c, "h and c look swapped: return (h, c)"),
+            Mistake(m.lstm_no_bias_hh, "the result matches a cell without bias_hh: add both biases"),
+            Mistake(m.lstm_no_bias_ih, "the result matches a cell without bias_ih: add both biases"),
+            Mistake(m.lstm_sigmoid_c, "the cell state looks squashed by a sigmoid: "
+                    "c_t = f * c_prev + i * g, with no activation around it"),
+            Mistake(m.lstm_no_tanh_c, "h matches o * c_t: apply tanh to the cell state, h = o * tanh(c_t)"),
+            Mistake(m.lstm_sigmoid_g, "the candidate g looks like a sigmoid: g uses tanh, the gates i, f, o "
+                    "the sigmoid"),
+            Mistake(m.lstm_tanh_c_prev, "h seems to use the previous cell state: h = o * tanh(c_t), "
+                    "with the new c_t"),
+            Mistake(m.lstm_float32, "the result is float32: keep the inputs' float64 precision"),
+            *(Mistake(m.lstm_gate_order(order), f"gate order: the result matches the stacked rows read as "
+                      f"{', '.join(order)}; PyTorch stacks i, f, g, o (rows 0:H, H:2H, 2H:3H, 3H:4H)")
+              for order in sorted({"".join(p) for p in itertools.permutations("ifgo")} - {"ifgo"})),
+        ),
+    ),
+    "a3.lstm_layer": Case(
+        title="lstm_layer",
+        trials=_lstm_layer_trials,
+        reference=ref.lstm_layer,
+        compare=_compare_lstm_layer,
+        mistakes=(
+            Mistake(m.layer_ignores_state, "the result matches a layer that starts from zeros: "
+                    "start from the given state (h_0, c_0) when it is not None"),
+            Mistake(m.layer_state_not_carried, "every step seems to start from the initial state: "
+                    "carry (h, c) from one step to the next"),
+            Mistake(m.layer_c_not_carried, "the cell state seems to restart at every step: carry c as well as h"),
+            Mistake(m.layer_outputs_c, "the output holds the cell states: output[:, t] is the hidden state h"),
+            Mistake(m.layer_off_by_one, "the output looks shifted by one step: it holds h_1..h_T, "
+                    "the state after each step"),
+            Mistake(m.layer_no_layer_axis, "h_n and c_n have shape (num_layers, B, H) = (1, B, H), "
+                    "as in torch.nn.LSTM"),
+            Mistake(m.layer_swap_h_n_c_n, "h_n and c_n look swapped: return (output, (h_n, c_n))"),
+        ),
+    ),
+    "a3.gru_cell": Case(
+        title="gru_cell",
+        trials=_gru_trials,
+        reference=ref.gru_cell,
+        compare=_compare_gru,
+        explain=_explain_gru,
+        mistakes=(
+            Mistake(m.gru_reset_always_before, "with reset_after=True the result matches the reset gate applied "
+                    "to h before the product: torch.nn.GRUCell computes r * (W_hn h + b_hn)"),
+            Mistake(m.gru_reset_always_after, "with reset_after=False the result matches PyTorch's variant: "
+                    "in Cho et al.'s, r multiplies h before the product, W_hn (r * h) + b_hn"),
+            Mistake(m.gru_b_hn_outside_reset, "b_hn seems added outside the reset product: "
+                    "PyTorch computes r * (W_hn h + b_hn)"),
+            Mistake(m.gru_z_swapped, "the update looks reversed: h = (1 - z) * n + z * h_prev, "
+                    "so z = 1 keeps the old state"),
+            Mistake(m.gru_no_bias_hh, "the result matches a cell without bias_hh: add both biases"),
+            Mistake(m.gru_no_bias_ih, "the result matches a cell without bias_ih: add both biases"),
+            Mistake(m.gru_order_zrn, "gate order: the result matches rows read as z, r, n; "
+                    "PyTorch stacks r, z, n"),
+        ),
+    ),
+    "a3.init_lstm_": Case(
+        title="init_lstm_",
+        trials=_init_trials,
+        reference=ref.init_lstm_,
+        compare=_compare_init,
+        run=_run_init,
+        by_properties=True,
+        mistakes=(
+            Mistake(m.init_orthogonal_whole, "not to the whole matrix"),
+            Mistake(m.init_identity, "a block is the identity matrix"),
+            Mistake(m.init_glorot_whole, "applied to each block rather than the whole matrix"),
+            Mistake(m.init_glorot_normal, "does not look Glorot-uniform"),
+            Mistake(m.init_no_forget_bias, "the forget gate f rows are not 1"),
+            Mistake(m.init_forget_bias_in_both, "set the forget bias to 1 in only one of them"),
+            Mistake(m.init_output_bias, "the forget gate f rows are not 1"),
+        ),
+    ),
+    "a3.param_count": Case(
+        title="param_count",
+        trials=_count_trials,
+        reference=ref.param_count,
+        compare=_compare_count,
+        run=_run_count,
+        error_hints=(("count with your formula", "compute the number from the sizes; do not build a module"),),
+        mistakes=(
+            Mistake(m.count_one_bias, "the count matches one bias vector per gate: PyTorch keeps two, "
+                    "bias_ih and bias_hh"),
+            Mistake(m.count_first_layer_input_everywhere, "layers after the first read the previous layer's "
+                    "output, of size H (2H when bidirectional), not the input"),
+            Mistake(m.count_not_bidirectional, "a bidirectional layer has a second set of weights, "
+                    "one per direction"),
+            Mistake(m.count_gates_swapped, "the LSTM has 4 gate blocks (i, f, g, o) and the GRU 3 (r, z, n)"),
+        ),
+    ),
+    "a3.trained_model": Case(
+        title="the trained model",
+        trials=_recall_trials,
+        reference=ref.recall_oracle,
+        compare=_compare_recall,
+        run=_run_recall,
+        by_properties=True,
+        error_hints=(("Double", "the model must take float32 input, the dtype of the task's x"),),
+        mistakes=(
+            Mistake(m.recall_last_step, "this part needs 0.95"),
+            Mistake(m.recall_every_step, "should return logits of shape"),
+        ),
+    ),
+}
+CASES.update(A3_CASES)

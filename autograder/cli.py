@@ -95,7 +95,8 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--workspace", default="grading", help="grading folder outside the source tree (default: grading)")
         p.add_argument("--db-url", default=None, help="gradebook database URL (default: SQLite in the workspace; "
                                                       "e.g. postgresql://user@host/db)")
-        p.add_argument("--timeout", type=int, default=30, help="seconds per notebook cell (default: 30)")
+        p.add_argument("--timeout", type=int, default=None,
+                       help="seconds per notebook cell (default: the assignment's own setting, else 30)")
         p.add_argument("--memory-gib", type=float, default=4.0, help="memory limit per submission (default: 4)")
         p.add_argument("--student-timeout", type=int, default=900, help="seconds per submission (default: 900)")
         p.set_defaults(run=run)

@@ -78,3 +78,17 @@ def _times_tolerance(got: Any, expected: Any, rtol: float, atol: float) -> str:
     allowed = atol + rtol * np.abs(expected)
     ratio = float(np.max(np.abs(np.asarray(got, dtype=np.float64) - expected) / allowed))
     return f"off by up to {ratio:.2g} times the tolerance rtol={rtol:g}, atol={atol:g}"
+
+
+def compare_tensor(what: str, got: Any, expected: Any, *, rtol: float, atol: float,
+                   time_axis: int | None = None) -> str | None:
+    """Like `compare_array`, for a result that must be a torch.Tensor."""
+    import torch  # here, so that the NumPy-only parts do not need torch
+
+    if not isinstance(got, torch.Tensor):
+        hint = " (use torch operations, not NumPy)" if isinstance(got, np.ndarray) else ""
+        return f"{what} should be a torch.Tensor but is a {describe_type(got)}{hint}"
+    if got.dtype != expected.dtype:
+        return f"{what} has dtype {got.dtype}, expected {expected.dtype} (do not change the precision)"
+    return compare_array(what, got.detach().cpu().numpy(), expected.detach().cpu().numpy(),
+                         rtol=rtol, atol=atol, time_axis=time_axis)

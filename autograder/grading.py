@@ -93,7 +93,7 @@ class Options:
 
     workspace: Path = Path("grading")
     db_url: str | None = None  # default: SQLite in the workspace
-    cell_timeout: int = 30  # seconds per cell
+    cell_timeout: int | None = None  # seconds per cell; None: the notebook's own setting, else 30
     memory_gib: float = 4.0  # address-space limit of the grading process and its kernel
     student_timeout: int = 900  # seconds for one whole notebook
 
@@ -118,12 +118,16 @@ class Workspace:
         self.reports = self.path / "reports" / assignment
         self.source_nb = nbformat.read(self.source, as_version=4)
         self.parts: list[GradedPart] = graded_parts(self.source_nb)
+        # A notebook whose work takes longer (training a model) says so in its
+        # metadata: {"grading": {"cell_timeout": seconds}}.
+        own = self.source_nb.metadata.get("grading", {}).get("cell_timeout", 30)
+        self.cell_timeout: int = options.cell_timeout or own
 
     def prepare(self) -> None:
         """Write the configuration, copy the source and register it in the gradebook."""
         self.path.mkdir(parents=True, exist_ok=True)
         (self.path / "nbgrader_config.py").write_text(
-            WORKSPACE_CONFIG.format(root=str(self.path), db_url=self.db_url, timeout=self.options.cell_timeout))
+            WORKSPACE_CONFIG.format(root=str(self.path), db_url=self.db_url, timeout=self.cell_timeout))
         target = self.path / "source" / self.assignment
         if target.exists():
             shutil.rmtree(target)
@@ -196,7 +200,7 @@ class Workspace:
         nbformat.write(probe, path)
         try:
             done = subprocess.run([sys.executable, "-m", "autograder.crashfinder", str(path),
-                                   str(self.options.cell_timeout)], cwd=folder, env=tool_env(), text=True,
+                                   str(self.cell_timeout)], cwd=folder, env=tool_env(), text=True,
                                   capture_output=True, timeout=self.options.student_timeout,
                                   preexec_fn=_limit_memory(self.options.memory_gib))
             return int(done.stdout.strip().splitlines()[-1])

@@ -166,3 +166,59 @@ def make_a2(release_path: Path, source_path: Path) -> dict[str, nbformat.Noteboo
         "untouched": release,
         "half": fill(release, {**code, "clip_grad_norm": PER_TENSOR_CLIP, "tbptt_train": NOT_DETACHED}),
     }
+
+
+# --- a3 ---------------------------------------------------------------------------
+
+RESET_BEFORE = '''
+def gru_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh, reset_after=True):
+    """Always applies the reset gate before the product (Cho et al.'s variant)."""
+    H = weight_hh.shape[1]
+    gi = x @ weight_ih.T + bias_ih
+    r = torch.sigmoid(gi[:, :H] + h @ weight_hh[:H].T + bias_hh[:H])
+    z = torch.sigmoid(gi[:, H:2 * H] + h @ weight_hh[H:2 * H].T + bias_hh[H:2 * H])
+    n = torch.tanh(gi[:, 2 * H:] + (r * h) @ weight_hh[2 * H:].T + bias_hh[2 * H:])
+    return (1 - z) * n + z * h
+'''
+
+ONE_BIAS_COUNT = '''
+def param_count(kind, input_size, hidden_size, num_layers=1, bidirectional=False, bias=True):
+    """Counts one bias vector per gate block."""
+    gates = {"RNN": 1, "LSTM": 4, "GRU": 3}[kind]
+    dirs = 2 if bidirectional else 1
+    total = 0
+    for layer in range(num_layers):
+        inputs = input_size if layer == 0 else dirs * hidden_size
+        total += dirs * gates * hidden_size * (inputs + hidden_size + bias)
+    return total
+'''
+
+UNTRAINED = '''
+def train_recall_model():
+    """Builds the model but trains it for a few steps only."""
+    torch.manual_seed(0)
+    lstm, head = nn.LSTM(SYMBOLS + 1, 16, batch_first=True), nn.Linear(16, SYMBOLS)
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm, self.head = lstm, head
+
+        def forward(self, x):
+            return self.head(self.lstm(x)[0][:, -1])
+
+    return Model().eval()
+'''
+
+
+def make_a3(release_path: Path, source_path: Path) -> dict[str, nbformat.NotebookNode]:
+    """Three a3 students: all right, untouched, and half right."""
+    release = nbformat.read(release_path, as_version=4)
+    right = solution_code(nbformat.read(source_path, as_version=4))
+    code = {k: v for k, v in right.items() if not k.startswith("answer_")}
+    return {
+        "right": fill(release, {**code, "answer_counting": "A GRU state is a convex combination..."}),
+        "untouched": release,
+        "half": fill(release, {**code, "gru_cell": RESET_BEFORE, "param_count": ONE_BIAS_COUNT,
+                               "train_recall_model": UNTRAINED}),
+    }

@@ -8,6 +8,7 @@ import torch
 import pytest
 
 from autograder import mistakes as m
+from autograder import reference as ref
 from autograder.reference import tbptt_train as ref_tbptt
 from autograder.cases import CASES, CheckFailure, check, failures
 from autograder.compare import compare_array, compare_scalar
@@ -37,6 +38,22 @@ EXTRA_MUTANTS = {
     "a2.tbptt_train": [not_implemented, m.tbptt_not_detached,
                        lambda *args: [torch.tensor(v) for v in ref_tbptt(*args)]],  # tensors, not floats
     "a2.jacobian_norms": [not_implemented, lambda x, h0, w_ih, w_hh, b: np.ones(x.shape[0] + 1)],
+    "a3.lstm_cell": [not_implemented, returns_none,
+                     lambda *args: tuple(t.numpy() for t in ref.lstm_cell(*args)),  # NumPy, not tensors
+                     lambda *args: torch.stack(ref.lstm_cell(*args))],  # one tensor, not a tuple
+    "a3.lstm_layer": [not_implemented, returns_none,
+                      lambda x, *w: ref.lstm_layer(x, *w)[0],  # the output only
+                      lambda x, w_ih, w_hh, b_ih, b_hh, state=None: ref.lstm_layer(x, w_ih, w_hh, b_ih, b_hh)],
+    "a3.gru_cell": [not_implemented, returns_none,
+                    lambda x, h, *w, reset_after=True: ref.gru_cell(x, h, *w, reset_after=True),
+                    lambda x, h, *w, reset_after=True: ref.gru_cell(x, h, *w, reset_after=False)],
+    "a3.init_lstm_": [not_implemented, returns_none, m.init_ih_untouched],  # returns_none: nothing changed
+    "a3.param_count": [not_implemented,
+                       lambda kind, i, h, *rest: {"RNN": 1, "LSTM": 4, "GRU": 3}[kind] * h * (i + h + 2),  # 1 layer
+                       lambda *args: float(ref.param_count(*args))],  # a float, not an int
+    "a3.trained_model": [None, lambda x: ref.recall_oracle(x)[:, :-1],  # only 5 classes
+                         lambda x: torch.zeros(x.shape[0], 6),  # untrained: always class 0
+                         lambda x: ref.recall_oracle(x).double().numpy()],  # NumPy logits
 }
 
 
@@ -147,3 +164,26 @@ def test_backward_diagnosis_points_at_the_recursion():
         check("a2.rnn_backward", m.backward_no_output_path)
     for mistake in (m.backward_sum_not_mean, m.backward_h0_missing):  # wrong for one step already
         assert "right for sequences of one time step" not in failures("a2.rnn_backward", mistake)[0]
+
+
+def test_lstm_probes_name_the_wrong_gate():
+    """A cell that is wrong in one gate only is told which gate."""
+    def tanh_forget_gate(x, state, weight_ih, weight_hh, bias_ih, bias_hh):
+        h, c = state
+        i, f, g, o = (x @ weight_ih.T + h @ weight_hh.T + bias_ih + bias_hh).chunk(4, dim=1)
+        c_new = torch.tanh(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        return torch.sigmoid(o) * torch.tanh(c_new), c_new
+    message = failures("a3.lstm_cell", tanh_forget_gate)[0]
+    assert "forget gate f differs; input gate i, candidate g, output gate o match" in message
+
+
+def test_gru_diagnosis_names_the_right_variant():
+    message = failures("a3.gru_cell", m.gru_reset_always_before)[0]
+    assert "Cho et al.'s (reset_after=False) is right" in message
+
+
+def test_param_count_cannot_build_a_module():
+    with pytest.raises(CheckFailure, match="do not build a module"):
+        check("a3.param_count", lambda kind, *args: sum(
+            p.numel() for p in getattr(torch.nn, kind)(*args[:2]).parameters()))
+    assert torch.nn.LSTM(2, 3) is not None  # the modules are back afterwards

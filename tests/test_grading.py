@@ -181,3 +181,38 @@ def test_a2_end_to_end(root, tmp_path):
     half = (tmp_path / "grading/reports/a2_bptt/feedback/half.html").read_text()
     assert "the state is not detached between chunks" in half
     assert "BEGIN HIDDEN TESTS" not in half and "autograder" not in half
+
+
+A3_PARTS = ["test_lstm_cell", "test_lstm_layer", "test_gru_cell", "test_init_lstm_", "test_param_count",
+            "test_trained_model", "answer_counting"]
+
+
+def test_a3_end_to_end(root, tmp_path):
+    from submissions import make_a3
+
+    students = make_a3(root / "exercises/a3_gated/a3_gated.ipynb", root / "solutions/a3_gated/a3_gated.ipynb")
+    for name, nb in students.items():
+        (tmp_path / "subs" / name).mkdir(parents=True)
+        nbformat.write(nb, tmp_path / "subs" / name / "a3_gated.ipynb")
+    done = grade(["subs", "--assignment", "a3_gated"], cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = read_rows(tmp_path / "grading/reports/a3_gated/grades.csv")
+    scores = {name: [rows[name][p] for p in A3_PARTS] + [rows[name]["total"]] for name in rows}
+    assert scores == {
+        "right": ["15", "15", "15", "10", "10", "20", "", "85"],
+        "untouched": ["0", "0", "0", "0", "0", "0", "0", "0"],
+        "half": ["15", "15", "0", "10", "0", "0", "0", "40"],
+    }
+    half = (tmp_path / "grading/reports/a3_gated/feedback/half.html").read_text()
+    assert "reset_after=True does not match torch.nn.GRUCell" in half  # the visible tests speak first
+    assert "your count is" in half and "validation accuracy is" in half
+    assert "BEGIN HIDDEN TESTS" not in half and "autograder" not in half
+
+
+def test_assignment_sets_its_own_cell_timeout(root, tmp_path):
+    """a3 trains a model in a cell, so its notebook asks for more than the default 30 s."""
+    from autograder.grading import Options, Workspace
+
+    assert Workspace("a3_gated", Options(workspace=tmp_path)).cell_timeout == 120
+    assert Workspace("a3_gated", Options(workspace=tmp_path, cell_timeout=45)).cell_timeout == 45
+    assert Workspace("a1_rnn", Options(workspace=tmp_path)).cell_timeout == 30

@@ -172,3 +172,104 @@ def test_jacobian_norms_match_the_explicit_product():
     x, h0 = rng.normal(size=(7, 2)), rng.normal(size=4)
     args = (x, h0, rng.normal(size=(4, 2)), rng.normal(size=(4, 4)), rng.normal(size=4))
     np.testing.assert_allclose(ref.jacobian_norms(*args), _jacobians(*args), rtol=1e-12)
+
+
+# --- a3 ---------------------------------------------------------------------------
+
+from autograder import mistakes as m  # noqa: E402
+
+
+def _random_weights(gates: int, i: int, h: int, seed: int):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(*shape, generator=g, dtype=torch.float64)
+            for shape in ((gates * h, i), (gates * h, h), (gates * h,), (gates * h,))]
+
+
+@pytest.mark.parametrize("b,t,i,h,o", SIZES)
+def test_lstm_references_match_hand_written_steps(b, t, i, h, o):
+    """ref.lstm_cell / lstm_layer (torch.nn) equal the hand-written step the mutants start from."""
+    w = _random_weights(4, i, h, seed=b + 10 * h)
+    x, h0, c0 = torch.randn(b, t, i, dtype=torch.float64), torch.randn(b, h, dtype=torch.float64), \
+        torch.randn(b, h, dtype=torch.float64)
+    for got, want in zip(ref.lstm_cell(x[:, 0], (h0, c0), *w), m._lstm_step(x[:, 0], (h0, c0), *w)):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    state = (h0[None], c0[None])
+    out, (h_n, c_n) = ref.lstm_layer(x, *w, state)
+    out2, (h_n2, c_n2) = m._lstm_layer(x, *w, state)
+    for got, want in ((out, out2), (h_n, h_n2), (c_n, c_n2)):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_gru_variants_against_hand_computation():
+    """Both GRU variants equal a unit-by-unit computation with Python floats."""
+    import math
+    i, h = 2, 3
+    w_ih, w_hh, b_ih, b_hh = (p.tolist() for p in _random_weights(3, i, h, seed=5))
+    x, hp = torch.randn(1, i, dtype=torch.float64), torch.randn(1, h, dtype=torch.float64)
+    xs, hs = x[0].tolist(), hp[0].tolist()
+    sig = lambda v: 1.0 / (1.0 + math.exp(-v))  # noqa: E731
+    a = [sum(w_ih[k][j] * xs[j] for j in range(i)) + b_ih[k] for k in range(3 * h)]
+    u = [sum(w_hh[k][j] * hs[j] for j in range(h)) + b_hh[k] for k in range(3 * h)]
+    r = [sig(a[k] + u[k]) for k in range(h)]
+    z = [sig(a[h + k] + u[h + k]) for k in range(h)]
+    after = [math.tanh(a[2 * h + k] + r[k] * u[2 * h + k]) for k in range(h)]
+    before = [math.tanh(a[2 * h + k] + b_hh[2 * h + k] + sum(w_hh[2 * h + k][j] * r[j] * hs[j] for j in range(h)))
+              for k in range(h)]
+    weights = [torch.tensor(v, dtype=torch.float64) for v in (w_ih, w_hh, b_ih, b_hh)]
+    for reset_after, n in ((True, after), (False, before)):
+        want = torch.tensor([[(1 - z[k]) * n[k] + z[k] * hs[k] for k in range(h)]], dtype=torch.float64)
+        torch.testing.assert_close(ref.gru_cell(x, hp, *weights, reset_after=reset_after), want,
+                                   rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(m._gru_step(x, hp, *weights, reset_after=reset_after), want,
+                                   rtol=1e-12, atol=1e-12)
+
+
+def test_gru_matches_nn_gru_layer():
+    gru = nn.GRU(3, 4, batch_first=True).double()
+    x = torch.randn(2, 5, 3, dtype=torch.float64)
+    h = torch.zeros(2, 4, dtype=torch.float64)
+    weights = (gru.weight_ih_l0, gru.weight_hh_l0, gru.bias_ih_l0, gru.bias_hh_l0)
+    with torch.no_grad():
+        out, _ = gru(x)
+        for t in range(5):
+            h = ref.gru_cell(x[:, t], h, *weights)
+            torch.testing.assert_close(h, out[:, t], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("layers,bidirectional,bias", [(1, False, True), (3, True, True), (2, False, False)])
+def test_param_count_matches_the_formula(kind, layers, bidirectional, bias):
+    gates, dirs, i, h = {"RNN": 1, "LSTM": 4, "GRU": 3}[kind], 2 if bidirectional else 1, 5, 7
+    formula = sum(dirs * gates * h * ((i if k == 0 else dirs * h) + h + 2 * bias) for k in range(layers))
+    assert ref.param_count(kind, i, h, layers, bidirectional, bias) == formula
+
+
+def test_initializer_has_the_stated_properties():
+    torch.manual_seed(0)
+    lstm = nn.LSTM(20, 30, num_layers=2, bidirectional=True)
+    ref.init_lstm_(lstm)
+    for name, p in lstm.named_parameters():
+        blocks = p.detach().double().split(30)
+        if name.startswith("weight_hh"):
+            for q in blocks:
+                torch.testing.assert_close(q.T @ q, torch.eye(30, dtype=torch.float64), atol=1e-5, rtol=0)
+        elif name.startswith("weight_ih"):
+            bound = ref.glorot_bound(p.shape[1], 30)
+            assert all(float(b.abs().max()) <= bound for b in blocks)
+    total = lstm.bias_ih_l1_reverse + lstm.bias_hh_l1_reverse
+    assert total.tolist() == [0.0] * 30 + [1.0] * 30 + [0.0] * 60
+
+
+def test_recall_task_matches_the_notebook_and_the_oracle_is_perfect(root):
+    import nbformat
+    nb = nbformat.read(root / "solutions/a3_gated/a3_gated.ipynb", as_version=4)
+    [cell] = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "recall_task"]
+    scope = {"torch": torch}
+    exec(cell.source, scope)  # the generator students get; it also builds a validation set
+    for seed in (0, 1):
+        x, y = scope["recall_batch"](50, torch.Generator().manual_seed(seed))
+        x_ref, y_ref = ref.recall_batch(50, torch.Generator().manual_seed(seed))
+        assert torch.equal(x, x_ref) and torch.equal(y, y_ref)
+    x, y = ref.recall_batch(500, torch.Generator().manual_seed(3))
+    assert ref.accuracy(ref.recall_oracle, x, y) == 1.0
+    assert (x[..., -1].sum(dim=1) == 1).all()  # exactly one marked step per sequence
