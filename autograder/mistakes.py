@@ -390,19 +390,21 @@ def _lstm_step(x, state, weight_ih, weight_hh, bias_ih, bias_hh, order: str = "i
     return (c_new, h_new) if flaw == "swap h c" else (h_new, c_new)
 
 
+def _variant(step, name: str, **options):
+    """`step` with some options fixed: one named wrong implementation."""
+    def mistake(*args, **kwargs):
+        return step(*args, **kwargs, **options)
+    mistake.__name__ = name
+    return mistake
+
+
 def lstm_gate_order(order: str):
     """An LSTM cell that reads the stacked gate rows in the wrong order."""
-    def cell(x, state, weight_ih, weight_hh, bias_ih, bias_hh):
-        return _lstm_step(x, state, weight_ih, weight_hh, bias_ih, bias_hh, order=order)
-    cell.__name__ = f"lstm_gate_order_{order}"
-    return cell
+    return _variant(_lstm_step, f"lstm_gate_order_{order}", order=order)
 
 
 def _lstm_flawed(flaw: str):
-    def cell(x, state, weight_ih, weight_hh, bias_ih, bias_hh):
-        return _lstm_step(x, state, weight_ih, weight_hh, bias_ih, bias_hh, flaw=flaw)
-    cell.__name__ = "lstm_" + flaw.replace(" ", "_")
-    return cell
+    return _variant(_lstm_step, "lstm_" + flaw.replace(" ", "_"), flaw=flaw)
 
 
 lstm_no_bias_hh = _lstm_flawed("no bias_hh")
@@ -442,10 +444,7 @@ def _lstm_layer(x, weight_ih, weight_hh, bias_ih, bias_hh, state=None, flaw: str
 
 
 def _layer_flawed(flaw: str):
-    def layer(x, weight_ih, weight_hh, bias_ih, bias_hh, state=None):
-        return _lstm_layer(x, weight_ih, weight_hh, bias_ih, bias_hh, state, flaw=flaw)
-    layer.__name__ = "layer_" + flaw.replace(" ", "_")
-    return layer
+    return _variant(_lstm_layer, "layer_" + flaw.replace(" ", "_"), flaw=flaw)
 
 
 layer_ignores_state = _layer_flawed("ignores state")
@@ -482,10 +481,7 @@ def _gru_step(x, h, weight_ih, weight_hh, bias_ih, bias_hh, reset_after=True, or
 
 
 def _gru_flawed(flaw: str = "", order: str = "rzn"):
-    def cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh, reset_after=True):
-        return _gru_step(x, h, weight_ih, weight_hh, bias_ih, bias_hh, reset_after, order=order, flaw=flaw)
-    cell.__name__ = "gru_" + (flaw.replace(" ", "_") or f"order_{order}")
-    return cell
+    return _variant(_gru_step, "gru_" + (flaw.replace(" ", "_") or f"order_{order}"), order=order, flaw=flaw)
 
 
 gru_reset_always_before = _gru_flawed("reset always before")

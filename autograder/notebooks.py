@@ -103,9 +103,14 @@ def lint(path: Path) -> list[str]:
 
 def tool_env() -> dict[str, str]:
     """Environment for nbgrader subprocesses: this interpreter's bin/ first on
-    PATH (nbgrader runs `alembic` from PATH to create the gradebook)."""
+    PATH (nbgrader runs `alembic` from PATH to create the gradebook), and one
+    math thread per kernel: the course's models are small, and several
+    threads competing with other work on a busy grading machine can make
+    a training cell many times slower than on one thread."""
     env = dict(os.environ)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env.setdefault("MKL_NUM_THREADS", "1")
     return env
 
 

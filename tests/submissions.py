@@ -156,16 +156,21 @@ def tbptt_train(rnn, head, x, targets, k, optimizer):
 '''
 
 
-def make_a2(release_path: Path, source_path: Path) -> dict[str, nbformat.NotebookNode]:
-    """Three a2 students: all right, untouched, and half right."""
+def make_three(release_path: Path, source_path: Path, answers: dict[str, str],
+               wrong: dict[str, str]) -> dict[str, nbformat.NotebookNode]:
+    """Three students: all right (with the written `answers`), untouched, and
+    half right (the right code with the `wrong` cells swapped in)."""
     release = nbformat.read(release_path, as_version=4)
     right = solution_code(nbformat.read(source_path, as_version=4))
     code = {k: v for k, v in right.items() if not k.startswith("answer_")}
-    return {
-        "right": fill(release, {**code, "answer_tiny_rnn": "The L=10 zeros at wh=0.1 are real vanishing..."}),
-        "untouched": release,
-        "half": fill(release, {**code, "clip_grad_norm": PER_TENSOR_CLIP, "tbptt_train": NOT_DETACHED}),
-    }
+    return {"right": fill(release, {**code, **answers}), "untouched": release,
+            "half": fill(release, {**code, **wrong})}
+
+
+def make_a2(release_path: Path, source_path: Path) -> dict[str, nbformat.NotebookNode]:
+    return make_three(release_path, source_path,
+                      {"answer_tiny_rnn": "The L=10 zeros at wh=0.1 are real vanishing..."},
+                      {"clip_grad_norm": PER_TENSOR_CLIP, "tbptt_train": NOT_DETACHED})
 
 
 # --- a3 ---------------------------------------------------------------------------
@@ -212,13 +217,6 @@ def train_recall_model():
 
 
 def make_a3(release_path: Path, source_path: Path) -> dict[str, nbformat.NotebookNode]:
-    """Three a3 students: all right, untouched, and half right."""
-    release = nbformat.read(release_path, as_version=4)
-    right = solution_code(nbformat.read(source_path, as_version=4))
-    code = {k: v for k, v in right.items() if not k.startswith("answer_")}
-    return {
-        "right": fill(release, {**code, "answer_counting": "A GRU state is a convex combination..."}),
-        "untouched": release,
-        "half": fill(release, {**code, "gru_cell": RESET_BEFORE, "param_count": ONE_BIAS_COUNT,
-                               "train_recall_model": UNTRAINED}),
-    }
+    return make_three(release_path, source_path,
+                      {"answer_counting": "A GRU state is a convex combination..."},
+                      {"gru_cell": RESET_BEFORE, "param_count": ONE_BIAS_COUNT, "train_recall_model": UNTRAINED})

@@ -162,18 +162,23 @@ A2_PARTS = ["test_rnn_backward", "test_numerical_gradient", "test_relative_error
             "test_tbptt_train", "test_jacobian_norms", "answer_tiny_rnn"]
 
 
+def grade_three(root: Path, tmp_path: Path, assignment: str, make, parts: list[str]) -> dict[str, list[str]]:
+    """Grade the right, untouched and half-right students of `make`: their points per part, then the total."""
+    name = f"{assignment}/{assignment}.ipynb"
+    students = make(root / "exercises" / name, root / "solutions" / name)
+    for student, nb in students.items():
+        (tmp_path / "subs" / student).mkdir(parents=True)
+        nbformat.write(nb, tmp_path / "subs" / student / f"{assignment}.ipynb")
+    done = grade(["subs", "--assignment", assignment], cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = read_rows(tmp_path / f"grading/reports/{assignment}/grades.csv")
+    return {student: [rows[student][p] for p in parts] + [rows[student]["total"]] for student in rows}
+
+
 def test_a2_end_to_end(root, tmp_path):
     from submissions import make_a2
 
-    students = make_a2(root / "exercises/a2_bptt/a2_bptt.ipynb", root / "solutions/a2_bptt/a2_bptt.ipynb")
-    for name, nb in students.items():
-        (tmp_path / "subs" / name).mkdir(parents=True)
-        nbformat.write(nb, tmp_path / "subs" / name / "a2_bptt.ipynb")
-    done = grade(["subs", "--assignment", "a2_bptt"], cwd=tmp_path)
-    assert done.returncode == 0, done.stdout + done.stderr
-    rows = read_rows(tmp_path / "grading/reports/a2_bptt/grades.csv")
-    scores = {name: [rows[name][p] for p in A2_PARTS] + [rows[name]["total"]] for name in rows}
-    assert scores == {
+    assert grade_three(root, tmp_path, "a2_bptt", make_a2, A2_PARTS) == {
         "right": ["25", "10", "5", "15", "15", "15", "", "85"],
         "untouched": ["0", "0", "0", "0", "0", "0", "0", "0"],
         "half": ["25", "10", "5", "0", "0", "15", "0", "55"],
@@ -190,15 +195,7 @@ A3_PARTS = ["test_lstm_cell", "test_lstm_layer", "test_gru_cell", "test_init_lst
 def test_a3_end_to_end(root, tmp_path):
     from submissions import make_a3
 
-    students = make_a3(root / "exercises/a3_gated/a3_gated.ipynb", root / "solutions/a3_gated/a3_gated.ipynb")
-    for name, nb in students.items():
-        (tmp_path / "subs" / name).mkdir(parents=True)
-        nbformat.write(nb, tmp_path / "subs" / name / "a3_gated.ipynb")
-    done = grade(["subs", "--assignment", "a3_gated"], cwd=tmp_path)
-    assert done.returncode == 0, done.stdout + done.stderr
-    rows = read_rows(tmp_path / "grading/reports/a3_gated/grades.csv")
-    scores = {name: [rows[name][p] for p in A3_PARTS] + [rows[name]["total"]] for name in rows}
-    assert scores == {
+    assert grade_three(root, tmp_path, "a3_gated", make_a3, A3_PARTS) == {
         "right": ["15", "15", "15", "10", "10", "20", "", "85"],
         "untouched": ["0", "0", "0", "0", "0", "0", "0", "0"],
         "half": ["15", "15", "0", "10", "0", "0", "0", "40"],
