@@ -610,7 +610,8 @@ def check(name: str, function: Callable) -> None:
     problems = failures(name, function)
     if problems:
         title = CASES[name].title
-        more = f" ({len(problems) - 1} more input sets fail too)" if len(problems) > 1 else ""
+        others = len(problems) - 1
+        more = f" ({others} more input set{'s fail' if others > 1 else ' fails'} too)" if others else ""
         raise CheckFailure(f"{title}: {problems[0]}{more}")
 
 
@@ -714,6 +715,20 @@ def _lstm_layer_trials() -> list[Trial]:
     return trials
 
 
+def _run_layer(function: Callable, args: tuple) -> Any:
+    """Call the student's layer with the reference cell in place of their
+    `lstm_cell`, if it uses one: a mistake in Part A is not charged twice."""
+    scope = getattr(function, "__globals__", {})
+    if not callable(scope.get("lstm_cell")):
+        return function(*args)
+    own = scope["lstm_cell"]
+    scope["lstm_cell"] = ref.lstm_cell
+    try:
+        return function(*args)
+    finally:
+        scope["lstm_cell"] = own
+
+
 def _compare_lstm_layer(got: Any, expected: tuple) -> str | None:
     if not isinstance(got, tuple) or len(got) != 2 or not isinstance(got[1], tuple) or len(got[1]) != 2:
         return f"should return (output, (h_n, c_n)) but returned a {describe_type(got)} of another form"
@@ -732,9 +747,10 @@ def _gru_trials() -> list[Trial]:
             x, hp = torch.from_numpy(rng.normal(size=(b, i))), torch.from_numpy(rng.normal(scale=0.7, size=(b, h)))
             trials.append(Trial(_gate_label(b, i, h, f", reset_after={reset_after}"),
                                 (x, hp, *_tensors(rng, 3, i, h), reset_after)))
-    x, hp = torch.from_numpy(rng.normal(size=(3, 2))), torch.from_numpy(rng.normal(size=(3, 4)))
-    trials.append(Trial(_gate_label(3, 2, 4, ", reset_after=True, bias_ih = bias_hh = None"),
-                        (x, hp, *_tensors(rng, 3, 2, 4, bias=False), True)))
+    for reset_after in (True, False):
+        x, hp = torch.from_numpy(rng.normal(size=(3, 2))), torch.from_numpy(rng.normal(size=(3, 4)))
+        trials.append(Trial(_gate_label(3, 2, 4, f", bias_ih = bias_hh = None, reset_after={reset_after}"),
+                            (x, hp, *_tensors(rng, 3, 2, 4, bias=False), reset_after)))
     for gate, settings in GRU_PROBES.items():
         for reset_after in (True, False):
             w_ih, w_hh, b_ih, b_hh = _tensors(rng, 3, 2, 3)
@@ -782,6 +798,14 @@ def _run_init(function: Callable, args: tuple) -> dict[str, torch.Tensor]:
     torch.manual_seed(7399)
     function(lstm)
     return {"hidden_size": lstm.hidden_size, **{n: p.detach().clone().double() for n, p in lstm.named_parameters()}}
+
+
+def _untouched(name: str, param: torch.Tensor, hidden: int) -> str | None:
+    """PyTorch's default U(-1/sqrt(H), 1/sqrt(H)) left in place?"""
+    if float(param.abs().max()) <= hidden ** -0.5 and param.numel() >= 16:
+        return (f"{name} looks untouched (PyTorch's default initialization): initialize every layer "
+                f"and direction, including the _reverse parameters of a bidirectional LSTM")
+    return None
 
 
 def _check_orthogonal(name: str, blocks: tuple, hidden: int) -> str | None:
@@ -836,6 +860,8 @@ def _compare_init(got: Any, expected: dict) -> str | None:
         blocks = param.split(hidden, dim=0)
         check_blocks = _check_orthogonal if name.startswith("weight_hh") else _check_glorot
         message = check_blocks(name, blocks, hidden)
+        if message and name.startswith("weight_hh"):
+            message = _untouched(name, param, hidden) or message
         if message:
             return message
     for name in got:
@@ -946,6 +972,7 @@ A3_CASES: dict[str, Case] = {
         trials=_lstm_layer_trials,
         reference=ref.lstm_layer,
         compare=_compare_lstm_layer,
+        run=_run_layer,
         mistakes=(
             Mistake(m.layer_ignores_state, "the result matches a layer that starts from zeros: "
                     "start from the given state (h_0, c_0) when it is not None"),
@@ -996,6 +1023,7 @@ A3_CASES: dict[str, Case] = {
             Mistake(m.init_no_forget_bias, "the forget gate f rows are not 1"),
             Mistake(m.init_forget_bias_in_both, "set the forget bias to 1 in only one of them"),
             Mistake(m.init_output_bias, "the forget gate f rows are not 1"),
+            Mistake(m.init_reverse_untouched, "including the _reverse parameters"),
         ),
     ),
     "a3.param_count": Case(
@@ -1012,6 +1040,8 @@ A3_CASES: dict[str, Case] = {
                     "output, of size H (2H when bidirectional), not the input"),
             Mistake(m.count_not_bidirectional, "a bidirectional layer has a second set of weights, "
                     "one per direction"),
+            Mistake(m.count_later_layers_read_h, "after a bidirectional layer, the next layer reads both "
+                    "directions' outputs: input size 2H, not H"),
             Mistake(m.count_gates_swapped, "the LSTM has 4 gate blocks (i, f, g, o) and the GRU 3 (r, z, n)"),
         ),
     ),

@@ -499,6 +499,8 @@ def _initializer(flaw: str):
         hidden = lstm.hidden_size
         with torch.no_grad():
             for name, param in lstm.named_parameters():
+                if flaw == "reverse untouched" and name.endswith("_reverse"):
+                    continue
                 blocks = param.split(hidden, dim=0)
                 if name.startswith("weight_hh"):
                     if flaw == "orthogonal whole":
@@ -530,6 +532,7 @@ init_ih_untouched = _initializer("ih untouched")
 init_no_forget_bias = _initializer("no forget bias")
 init_forget_bias_in_both = _initializer("forget bias 1 in both")
 init_output_bias = _initializer("output bias 1")
+init_reverse_untouched = _initializer("reverse untouched")
 
 
 def count_one_bias(kind, input_size, hidden_size, num_layers=1, bidirectional=False, bias=True):
@@ -560,3 +563,9 @@ def recall_last_step(x):
 def recall_every_step(x):
     """Returns a prediction for every step instead of one per sequence."""
     return x[:, :, :-1]  # (n, T, symbols)
+
+
+def count_later_layers_read_h(kind, input_size, hidden_size, num_layers=1, bidirectional=False, bias=True):
+    dirs, gates = (2 if bidirectional else 1), {"RNN": 1, "LSTM": 4, "GRU": 3}[kind]
+    return sum(dirs * gates * hidden_size * ((input_size if k == 0 else hidden_size) + hidden_size + 2 * bias)
+               for k in range(num_layers))

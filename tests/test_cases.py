@@ -187,3 +187,22 @@ def test_param_count_cannot_build_a_module():
         check("a3.param_count", lambda kind, *args: sum(
             p.numel() for p in getattr(torch.nn, kind)(*args[:2]).parameters()))
     assert torch.nn.LSTM(2, 3) is not None  # the modules are back afterwards
+
+
+def test_layer_is_checked_with_a_correct_cell():
+    """A gate-order slip in lstm_cell costs Part A only: Part B's check swaps in a correct cell."""
+    scope = {"torch": torch, "lstm_cell": m.lstm_gate_order("ifog")}
+    exec('''
+def lstm_layer(x, weight_ih, weight_hh, bias_ih, bias_hh, state=None):
+    B, T, _ = x.shape
+    H = weight_hh.shape[1]
+    h, c = (x.new_zeros(B, H), x.new_zeros(B, H)) if state is None else (state[0][0], state[1][0])
+    outputs = []
+    for t in range(T):
+        h, c = lstm_cell(x[:, t], (h, c), weight_ih, weight_hh, bias_ih, bias_hh)
+        outputs.append(h)
+    return torch.stack(outputs, dim=1), (h[None], c[None])
+''', scope)
+    assert failures("a3.lstm_layer", scope["lstm_layer"]) == []
+    assert scope["lstm_cell"].__name__ == "lstm_gate_order_ifog"  # put back afterwards
+    assert failures("a3.lstm_cell", scope["lstm_cell"])
