@@ -20,7 +20,7 @@ import nbformat
 
 from . import feedback
 from .intake import Found, find_submissions, student_id, unpack
-from .notebooks import ROOT, GradedPart, graded_parts, nbgrader_meta, source_notebook, tool_env
+from .notebooks import ROOT, GradedPart, cell_timeout, graded_parts, nbgrader_meta, source_notebook, tool_env
 
 WORKSPACE_CONFIG = '''\
 """nbgrader configuration of a grading workspace (written by `python -m autograder grade`)."""
@@ -118,10 +118,7 @@ class Workspace:
         self.reports = self.path / "reports" / assignment
         self.source_nb = nbformat.read(self.source, as_version=4)
         self.parts: list[GradedPart] = graded_parts(self.source_nb)
-        # A notebook whose work takes longer (training a model) says so in its
-        # metadata: {"grading": {"cell_timeout": seconds}}.
-        own = self.source_nb.metadata.get("grading", {}).get("cell_timeout", 30)
-        self.cell_timeout: int = options.cell_timeout or own
+        self.cell_timeout: int = options.cell_timeout or cell_timeout(self.source_nb)
 
     def prepare(self) -> None:
         """Write the configuration, copy the source and register it in the gradebook."""

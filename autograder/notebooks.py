@@ -49,6 +49,15 @@ def source_notebook(assignment: str, root: Path = ROOT) -> Path:
     return found[0]
 
 
+DEFAULT_CELL_TIMEOUT = 30  # seconds, nbgrader's own default
+
+
+def cell_timeout(nb: nbformat.NotebookNode) -> int:
+    """Seconds each cell may take. A notebook whose work takes longer (training
+    a model) says so in its metadata: {"grading": {"cell_timeout": seconds}}."""
+    return int(nb.metadata.get("grading", {}).get("cell_timeout", DEFAULT_CELL_TIMEOUT))
+
+
 def graded_parts(nb: nbformat.NotebookNode) -> list[GradedPart]:
     """The graded cells of a notebook, in order."""
     parts = []

@@ -8,9 +8,11 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbgrader.validator import Validator
+from traitlets.config import Config
 
 from autograder import notebooks
-from autograder.notebooks import graded_parts, lint, lint_test_cell, nbgrader_meta, release, source_notebook
+from autograder.notebooks import (cell_timeout, graded_parts, lint, lint_test_cell, nbgrader_meta, release,
+                                  source_notebook)
 
 ASSIGNMENTS = notebooks.assignments()
 
@@ -27,7 +29,9 @@ def test_source_lints_clean(assignment):
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_source_passes_all_its_tests(assignment):
     """nbgrader validate exits 0 even on failure: read the Validator's result."""
-    result = Validator().validate(str(source_notebook(assignment)))
+    path = source_notebook(assignment)
+    timeout = cell_timeout(nbformat.read(path, as_version=4))  # as in grading
+    result = Validator(config=Config({"Execute": {"timeout": timeout}})).validate(str(path))
     assert result == {}, json.dumps(result, indent=1)[:3000]
 
 
