@@ -15,6 +15,14 @@ from torch import nn
 from . import reference as ref
 
 
+def _variant(step, name: str, **options):
+    """`step` with some options fixed: one named wrong implementation."""
+    def mistake(*args, **kwargs):
+        return step(*args, **kwargs, **options)
+    mistake.__name__ = name
+    return mistake
+
+
 # --- a1, part A: one RNN step ------------------------------------------------
 
 def cell_missing_bias_hh(x_t, h_prev, weight_ih, weight_hh, bias_ih, bias_hh):
@@ -175,40 +183,15 @@ def _bptt(cache, flaw: str = ""):
     return g
 
 
-def backward_no_output_path(cache):
-    return _bptt(cache, "no_output_path")
-
-
-def backward_transposed_weight_hh(cache):
-    return _bptt(cache, "transposed_weight_hh")
-
-
-def backward_tanh_prime_of_a(cache):
-    return _bptt(cache, "tanh_prime_of_a")
-
-
-def backward_sum_not_mean(cache):
-    return _bptt(cache, "sum_not_mean")
-
-
-def backward_last_step_only(cache):
-    return _bptt(cache, "last_step_only")
-
-
-def backward_h0_missing(cache):
-    return _bptt(cache, "h0_missing")
-
-
-def backward_tanh_of_h(cache):
-    return _bptt(cache, "tanh_of_h")
-
-
-def backward_h0_without_weight(cache):
-    return _bptt(cache, "h0_without_weight")
-
-
-def backward_recursion_transposed(cache):
-    return _bptt(cache, "recursion_transposed")
+backward_no_output_path = _variant(_bptt, "backward_no_output_path", flaw="no_output_path")
+backward_transposed_weight_hh = _variant(_bptt, "backward_transposed_weight_hh", flaw="transposed_weight_hh")
+backward_tanh_prime_of_a = _variant(_bptt, "backward_tanh_prime_of_a", flaw="tanh_prime_of_a")
+backward_sum_not_mean = _variant(_bptt, "backward_sum_not_mean", flaw="sum_not_mean")
+backward_last_step_only = _variant(_bptt, "backward_last_step_only", flaw="last_step_only")
+backward_h0_missing = _variant(_bptt, "backward_h0_missing", flaw="h0_missing")
+backward_tanh_of_h = _variant(_bptt, "backward_tanh_of_h", flaw="tanh_of_h")
+backward_h0_without_weight = _variant(_bptt, "backward_h0_without_weight", flaw="h0_without_weight")
+backward_recursion_transposed = _variant(_bptt, "backward_recursion_transposed", flaw="recursion_transposed")
 
 
 # --- a2, part B: numerical gradient and relative error --------------------------
@@ -349,20 +332,10 @@ def _jacobians(x, h0, weight_ih, weight_hh, bias, flaw=""):
     return np.array(norms[::-1])
 
 
-def jacnorm_no_tanh_derivative(x, h0, weight_ih, weight_hh, bias):
-    return _jacobians(x, h0, weight_ih, weight_hh, bias, "no_tanh_derivative")
-
-
-def jacnorm_reversed_product(x, h0, weight_ih, weight_hh, bias):
-    return _jacobians(x, h0, weight_ih, weight_hh, bias, "reversed_product")
-
-
-def jacnorm_frobenius(x, h0, weight_ih, weight_hh, bias):
-    return _jacobians(x, h0, weight_ih, weight_hh, bias, "frobenius")
-
-
-def jacnorm_off_by_one(x, h0, weight_ih, weight_hh, bias):
-    return _jacobians(x, h0, weight_ih, weight_hh, bias, "off_by_one")
+jacnorm_no_tanh_derivative = _variant(_jacobians, "jacnorm_no_tanh_derivative", flaw="no_tanh_derivative")
+jacnorm_reversed_product = _variant(_jacobians, "jacnorm_reversed_product", flaw="reversed_product")
+jacnorm_frobenius = _variant(_jacobians, "jacnorm_frobenius", flaw="frobenius")
+jacnorm_off_by_one = _variant(_jacobians, "jacnorm_off_by_one", flaw="off_by_one")
 
 
 def jacnorm_reversed_order(x, h0, weight_ih, weight_hh, bias):
@@ -388,14 +361,6 @@ def _lstm_step(x, state, weight_ih, weight_hh, bias_ih, bias_hh, order: str = "i
     if flaw == "tanh c_prev":
         h_new = o * torch.tanh(c)
     return (c_new, h_new) if flaw == "swap h c" else (h_new, c_new)
-
-
-def _variant(step, name: str, **options):
-    """`step` with some options fixed: one named wrong implementation."""
-    def mistake(*args, **kwargs):
-        return step(*args, **kwargs, **options)
-    mistake.__name__ = name
-    return mistake
 
 
 def lstm_gate_order(order: str):
@@ -535,15 +500,24 @@ init_output_bias = _initializer("output bias 1")
 init_reverse_untouched = _initializer("reverse untouched")
 
 
+def _formula(kind, input_size, hidden_size, num_layers, bidirectional, bias, later_input=None, biases=2):
+    """The parameter count with one thing changeable: what later layers read, and how many biases."""
+    dirs, gates = (2 if bidirectional else 1), ref.GATE_BLOCKS[kind]
+    later = dirs * hidden_size if later_input is None else later_input
+    return sum(dirs * gates * hidden_size * ((input_size if k == 0 else later) + hidden_size + biases * bias)
+               for k in range(num_layers))
+
+
 def count_one_bias(kind, input_size, hidden_size, num_layers=1, bidirectional=False, bias=True):
-    return ref.param_count(kind, input_size, hidden_size, num_layers, bidirectional, bias) - (
-        (2 if bidirectional else 1) * num_layers * {"RNN": 1, "LSTM": 4, "GRU": 3}[kind] * hidden_size * bias)
+    return _formula(kind, input_size, hidden_size, num_layers, bidirectional, bias, biases=1)
 
 
 def count_first_layer_input_everywhere(kind, input_size, hidden_size, num_layers=1, bidirectional=False, bias=True):
-    dirs, gates = (2 if bidirectional else 1), {"RNN": 1, "LSTM": 4, "GRU": 3}[kind]
-    per = gates * hidden_size * (input_size + hidden_size + 2 * bias)
-    return dirs * num_layers * per
+    return _formula(kind, input_size, hidden_size, num_layers, bidirectional, bias, later_input=input_size)
+
+
+def count_later_layers_read_h(kind, input_size, hidden_size, num_layers=1, bidirectional=False, bias=True):
+    return _formula(kind, input_size, hidden_size, num_layers, bidirectional, bias, later_input=hidden_size)
 
 
 def count_not_bidirectional(kind, input_size, hidden_size, num_layers=1, bidirectional=False, bias=True):
@@ -563,9 +537,3 @@ def recall_last_step(x):
 def recall_every_step(x):
     """Returns a prediction for every step instead of one per sequence."""
     return x[:, :, :-1]  # (n, T, symbols)
-
-
-def count_later_layers_read_h(kind, input_size, hidden_size, num_layers=1, bidirectional=False, bias=True):
-    dirs, gates = (2 if bidirectional else 1), {"RNN": 1, "LSTM": 4, "GRU": 3}[kind]
-    return sum(dirs * gates * hidden_size * ((input_size if k == 0 else hidden_size) + hidden_size + 2 * bias)
-               for k in range(num_layers))

@@ -315,6 +315,7 @@ def init_lstm_(lstm: nn.LSTM) -> None:
 
 
 _RNN_CLASSES = {"RNN": nn.RNN, "LSTM": nn.LSTM, "GRU": nn.GRU}  # kept: grading may hide the attributes
+GATE_BLOCKS = {"RNN": 1, "LSTM": len(LSTM_GATES), "GRU": len(GRU_GATES)}  # row blocks per weight matrix
 
 
 def param_count(kind: str, input_size: int, hidden_size: int, num_layers: int = 1,
