@@ -7,6 +7,13 @@ BIN    := $(CURDIR)/$(VENV)/bin
 STAMP  := $(VENV)/.installed
 # nbgrader calls `alembic` and `jupyter` from PATH: use the environment's own.
 export PATH := $(BIN):$(PATH)
+# Where PyTorch comes from. Its CPU wheel index serves the CPU build (on
+# Linux, PyPI's build brings gigabytes of CUDA libraries). PyPI and any index
+# already configured for pip are still searched, so a machine that cannot
+# reach this one installs what they offer. For the CUDA build on Linux:
+# `make install TORCH_INDEX=` (PyPI's) or TORCH_INDEX=<a CUDA wheel index>.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+TORCH_PIN   := $(shell grep -E '^torch==' requirements.txt)
 
 .PHONY: help install book test release bench clean
 
@@ -20,6 +27,7 @@ help:
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install --no-deps $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) "$(TORCH_PIN)"
 	$(BIN)/python -m pip install -r requirements.txt
 	touch $(STAMP)
 
