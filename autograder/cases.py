@@ -13,6 +13,7 @@ import copy
 import itertools
 import re
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -23,6 +24,7 @@ from torch import nn
 from . import mistakes as m
 from . import reference as ref
 from .compare import compare_array, compare_scalar, compare_tensor, describe_type
+from .hiding import TorchHidden, torch_hidden
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,13 @@ class Case:
     # True when compare() judges properties of the result alone (the expected
     # value is unused): the mistakes' hints are then phrases of its messages.
     by_properties: bool = False
+    # Why the part forbids torch, when it does ("this part is NumPy only"): the
+    # student's function then runs with torch hidden (autograder.hiding), and
+    # using torch fails the part with a message that gives this reason.
+    hides_torch: str | None = None
+
+
+NUMPY_ONLY = "this part is NumPy only"
 
 
 # --- input generators (seeded: the same inputs in every run) ------------------
@@ -202,6 +211,7 @@ CASES: dict[str, Case] = {
         trials=_cell_trials,
         reference=ref.rnn_cell_forward,
         compare=_compare_cell,
+        hides_torch=NUMPY_ONLY,
         mistakes=(
             Mistake(m.cell_missing_bias_hh, "the result matches an RNN step without bias_hh: add both biases"),
             Mistake(m.cell_transposed_weight_hh, "the result matches weight_hh used transposed: "
@@ -216,6 +226,7 @@ CASES: dict[str, Case] = {
         trials=_forward_trials,
         reference=ref.rnn_forward,
         compare=_compare_forward,
+        hides_torch=NUMPY_ONLY,
         mistakes=(
             Mistake(m.forward_off_by_one, "hs looks shifted by one step: it should hold h_1..h_T, "
                     "the state after each step, not h_0..h_(T-1)"),
@@ -244,6 +255,7 @@ CASES: dict[str, Case] = {
         trials=_xent_trials,
         reference=ref.sequence_cross_entropy,
         compare=_compare_xent,
+        hides_torch=NUMPY_ONLY,
         mistakes=(
             Mistake(m.xent_sum_not_mean, "the loss matches the sum over all steps: average over batch and time"),
             Mistake(m.xent_mean_over_batch_only, "the loss matches an average over the batch only: "
@@ -440,6 +452,7 @@ A2_CASES: dict[str, Case] = {
         reference=ref.rnn_backward,
         compare=_compare_grads,
         explain=_explain_backward,
+        hides_torch=NUMPY_ONLY,
         mistakes=(
             Mistake(m.backward_no_output_path, "the gradients match a backward pass that forgets the path "
                     "from each h_t to its own output y_t: add W_hy^T dy_t at every step, not only the last"),
@@ -467,6 +480,7 @@ A2_CASES: dict[str, Case] = {
         reference=ref.numerical_gradient,
         compare=_compare_numerical,
         run=_run_numerical,
+        hides_torch=NUMPY_ONLY,
         mistakes=(
             Mistake(m.numgrad_forward_difference, "this matches a forward difference (f(p + eps) - f(p)) / eps: "
                     "use the central difference"),
@@ -480,6 +494,7 @@ A2_CASES: dict[str, Case] = {
         trials=_relative_error_trials,
         reference=ref.relative_error,
         compare=lambda got, expected: compare_scalar("the relative error", got, expected, rtol=1e-9, atol=1e-15),
+        hides_torch=NUMPY_ONLY,
         mistakes=(
             Mistake(m.relerr_no_denominator, "this is the absolute error ||a - b||: divide by ||a|| + ||b||"),
             Mistake(m.relerr_max_denominator, "divide by ||a|| + ||b|| (at least 1e-12), not by ||a|| alone"),
@@ -492,6 +507,7 @@ A2_CASES: dict[str, Case] = {
         reference=ref.clip_grad_norm,
         compare=_compare_clip,
         run=_run_clip,
+        hides_torch=NUMPY_ONLY,
         mistakes=(
             Mistake(m.clip_per_tensor, "each array seems clipped by its own norm: clip by the global norm "
                     "of all arrays together"),
@@ -521,6 +537,7 @@ A2_CASES: dict[str, Case] = {
         trials=_jacobian_trials,
         reference=ref.jacobian_norms,
         compare=_compare_jacobian,
+        hides_torch=NUMPY_ONLY,
         mistakes=(
             Mistake(m.jacnorm_no_tanh_derivative, "the norms match powers of W_hh alone: "
                     "each step's Jacobian is diag(1 - h_(t+1)**2) @ W_hh"),
@@ -541,12 +558,15 @@ class CheckFailure(AssertionError):
     """Raised by `check()`: the message says what is wrong, in words."""
 
 
-def _call(case: Case, function: Callable, trial: Trial) -> Any:
+def _call(case: Case, function: Callable, trial: Trial, hide: bool = False) -> Any:
     """Call with private copies of the arguments and with warnings silenced
-    (a warning from correct code must not cost points)."""
+    (a warning from correct code must not cost points); with torch hidden
+    during the call if `hide`."""
+    args = trial.make()
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        return case.run(function, trial.make())
+        with torch_hidden(function) if hide else nullcontext():
+            return case.run(function, args)
 
 
 def _same(case: Case, got: Any, mistake: Callable, trial: Trial) -> bool:
@@ -557,21 +577,22 @@ def _same(case: Case, got: Any, mistake: Callable, trial: Trial) -> bool:
         return False
 
 
-def _outcome(case: Case, function: Callable, trial: Trial) -> tuple[Any, Exception | None]:
+def _outcome(case: Case, function: Callable, trial: Trial, hide: bool = False) -> tuple[Any, Exception | None]:
     """(result, None) or (None, the exception raised)."""
     try:
-        return _call(case, function, trial), None
+        return _call(case, function, trial, hide), None
     except Exception as error:  # anything a student's code may raise
         return None, error
 
 
 def _judge(case: Case, function: Callable, trial: Trial) -> str | None:
     """The message for one trial, or None if the function passes it.
-    Raises NotImplementedError if the function does."""
+    Raises NotImplementedError or TorchHidden if the function does.
+    Only the reference, trusted code, may use torch in a part that hides it."""
     where = f"with {trial.label}"
     expected, expected_error = _outcome(case, case.reference, trial)
-    got, error = _outcome(case, function, trial)
-    if isinstance(error, NotImplementedError):
+    got, error = _outcome(case, function, trial, hide=bool(case.hides_torch) and function is not case.reference)
+    if isinstance(error, (NotImplementedError, TorchHidden)):
         raise error
     if expected_error is not None:  # the reference rejects these inputs: so must the student
         if isinstance(error, type(expected_error)):
@@ -597,6 +618,9 @@ def failures(name: str, function: Callable) -> list[str]:
             judged.append((trial, _judge(case, function, trial)))
         except NotImplementedError:
             return [f"{case.title} is not implemented yet (it raised NotImplementedError)"]
+        except TorchHidden as error:  # one message: the inputs do not matter
+            return [f"{case.hides_torch}, so torch is hidden while {case.title} runs, "
+                    f"but it tried to {error.used}"]
     messages = [message for _, message in judged if message]
     note = case.explain([(t, m is None) for t, m in judged]) if case.explain and messages else None
     if note:
@@ -881,26 +905,6 @@ def _count_trials() -> list[Trial]:
                   (k, i, h, n, d, b)) for k, i, h, n, d, b in specs]
 
 
-class _Hidden:
-    """Stands in for nn.RNN / nn.LSTM / nn.GRU while a counting function runs."""
-
-    def __init__(self, *args, **kwargs):
-        raise RuntimeError("building a module is not allowed here: count with your formula")
-
-
-def _run_count(function: Callable, args: tuple) -> Any:
-    """Run with torch.nn's recurrent modules hidden: the count must come from a formula."""
-    places = [(owner, name) for owner in (nn, nn.modules.rnn) for name in ("RNN", "LSTM", "GRU")]
-    kept = [getattr(owner, name) for owner, name in places]
-    try:
-        for owner, name in places:
-            setattr(owner, name, _Hidden)
-        return function(*args)
-    finally:
-        for (owner, name), value in zip(places, kept):
-            setattr(owner, name, value)
-
-
 def _compare_count(got: Any, expected: int) -> str | None:
     if isinstance(got, bool) or not isinstance(got, (int, np.integer)):
         return f"should return an int but returned a {describe_type(got)}"
@@ -1031,8 +1035,7 @@ A3_CASES: dict[str, Case] = {
         trials=_count_trials,
         reference=ref.param_count,
         compare=_compare_count,
-        run=_run_count,
-        error_hints=(("count with your formula", "compute the number from the sizes; do not build a module"),),
+        hides_torch="the count must come from a formula, not from a module",
         mistakes=(
             Mistake(m.count_one_bias, "the count matches one bias vector per gate: PyTorch keeps two, "
                     "bias_ih and bias_hh"),

@@ -4,7 +4,9 @@ Each one is a mistake students make. The case table uses them twice: pytest
 shows that the hidden test rejects every one of them, and `check()` compares a
 failing student result with them to add a hint ("looks like weight_hh is
 transposed"). They reuse the reference with one thing changed, so each differs
-from a correct answer in exactly the way its name says.
+from a correct answer in exactly the way its name says. In the parts that hide
+torch (`Case.hides_torch`) they are NumPy or plain Python, as a student's code
+must be: the tests run them as students, with torch hidden.
 """
 from __future__ import annotations
 
@@ -243,30 +245,27 @@ def relerr_max_denominator(a, b):
 
 # --- a2, part C: clipping by global norm ----------------------------------------
 
-def clip_per_tensor(grads, max_norm):
-    total = float(np.sqrt(sum((g ** 2).sum() for g in grads)))
+def _clip(grads, max_norm, flaw: str):
+    """Clipping by global norm in NumPy with one flaw (see the names below)."""
+    total = float(np.sqrt(sum(float((g ** 2).sum()) for g in grads)))
+    factor = max_norm / (total + 1e-6)
     for g in grads:
-        norm = float(np.sqrt((g ** 2).sum()))
-        if norm > max_norm:
-            g *= max_norm / (norm + 1e-6)
+        own = max_norm / (float(np.sqrt((g ** 2).sum())) + 1e-6)
+        scale = own if flaw == "per_tensor" else factor
+        if scale < 1.0 or flaw == "also_scales_up":
+            if flaw == "not_in_place":
+                g = g * scale
+            else:
+                g *= scale
+    if flaw == "returns_clipped_norm":
+        return float(np.sqrt(sum(float((g ** 2).sum()) for g in grads)))
     return total
 
 
-def clip_returns_clipped_norm(grads, max_norm):
-    ref.clip_grad_norm(grads, max_norm)
-    return float(np.sqrt(sum((g ** 2).sum() for g in grads)))
-
-
-def clip_not_in_place(grads, max_norm):
-    copies = [g.copy() for g in grads]
-    return ref.clip_grad_norm(copies, max_norm)
-
-
-def clip_also_scales_up(grads, max_norm):
-    total = float(np.sqrt(sum((g ** 2).sum() for g in grads)))
-    for g in grads:
-        g *= max_norm / (total + 1e-6)
-    return total
+clip_per_tensor = _variant(_clip, "clip_per_tensor", flaw="per_tensor")
+clip_returns_clipped_norm = _variant(_clip, "clip_returns_clipped_norm", flaw="returns_clipped_norm")
+clip_not_in_place = _variant(_clip, "clip_not_in_place", flaw="not_in_place")
+clip_also_scales_up = _variant(_clip, "clip_also_scales_up", flaw="also_scales_up")
 
 
 # --- a2, part D: truncated BPTT -------------------------------------------------
@@ -521,12 +520,12 @@ def count_later_layers_read_h(kind, input_size, hidden_size, num_layers=1, bidir
 
 
 def count_not_bidirectional(kind, input_size, hidden_size, num_layers=1, bidirectional=False, bias=True):
-    return ref.param_count(kind, input_size, hidden_size, num_layers, False, bias)
+    return _formula(kind, input_size, hidden_size, num_layers, False, bias)
 
 
 def count_gates_swapped(kind, input_size, hidden_size, num_layers=1, bidirectional=False, bias=True):
     other = {"RNN": "RNN", "LSTM": "GRU", "GRU": "LSTM"}[kind]
-    return ref.param_count(other, input_size, hidden_size, num_layers, bidirectional, bias)
+    return _formula(other, input_size, hidden_size, num_layers, bidirectional, bias)
 
 
 def recall_last_step(x):

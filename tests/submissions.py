@@ -157,20 +157,30 @@ def tbptt_train(rnn, head, x, targets, k, optimizer):
 
 
 def make_three(release_path: Path, source_path: Path, answers: dict[str, str],
-               wrong: dict[str, str]) -> dict[str, nbformat.NotebookNode]:
+               wrong: dict[str, str], **others: dict[str, str]) -> dict[str, nbformat.NotebookNode]:
     """Three students: all right (with the written `answers`), untouched, and
-    half right (the right code with the `wrong` cells swapped in)."""
+    half right (the right code with the `wrong` cells swapped in); and one more
+    per keyword of `others`, the right code with its cells swapped in."""
     release = nbformat.read(release_path, as_version=4)
     right = solution_code(nbformat.read(source_path, as_version=4))
     code = {k: v for k, v in right.items() if not k.startswith("answer_")}
     return {"right": fill(release, {**code, **answers}), "untouched": release,
-            "half": fill(release, {**code, **wrong})}
+            "half": fill(release, {**code, **wrong}),
+            **{student: fill(release, {**code, **cells}) for student, cells in others.items()}}
+
+
+TORCH_GRADIENTS = '''
+def rnn_backward(cache):
+    """Hands in the given helper's autograd gradients: Part A is NumPy only."""
+    return torch_gradients(cache["x"], cache["targets"], cache["h0"], cache["params"])
+'''
 
 
 def make_a2(release_path: Path, source_path: Path) -> dict[str, nbformat.NotebookNode]:
     return make_three(release_path, source_path,
                       {"answer_tiny_rnn": "The L=10 zeros at wh=0.1 are real vanishing..."},
-                      {"clip_grad_norm": PER_TENSOR_CLIP, "tbptt_train": NOT_DETACHED})
+                      {"clip_grad_norm": PER_TENSOR_CLIP, "tbptt_train": NOT_DETACHED},
+                      cheat={"rnn_backward": TORCH_GRADIENTS})
 
 
 # --- a3 ---------------------------------------------------------------------------

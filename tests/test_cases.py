@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import re
+import sys
 
+import nbformat
 import numpy as np
 import torch
 import pytest
@@ -12,6 +14,9 @@ from autograder import reference as ref
 from autograder.reference import tbptt_train as ref_tbptt
 from autograder.cases import CASES, CheckFailure, check, failures
 from autograder.compare import compare_array, compare_scalar
+from autograder.hiding import TorchHidden, torch_hidden
+from autograder.notebooks import HIDDEN, nbgrader_meta, source_notebook
+from submissions import TORCH_GRADIENTS, solution_code
 
 
 def not_implemented(*args):
@@ -50,7 +55,7 @@ EXTRA_MUTANTS = {
     "a3.init_lstm_": [not_implemented, returns_none, m.init_ih_untouched],  # returns_none: nothing changed
     "a3.param_count": [not_implemented,
                        lambda kind, i, h, *rest: {"RNN": 1, "LSTM": 4, "GRU": 3}[kind] * h * (i + h + 2),  # 1 layer
-                       lambda *args: float(ref.param_count(*args))],  # a float, not an int
+                       lambda *args: float(m._formula(*args))],  # a float, not an int
     "a3.trained_model": [None, lambda x: ref.recall_oracle(x)[:, :-1],  # only 5 classes
                          lambda x: torch.zeros(x.shape[0], 6),  # untrained: always class 0
                          lambda x: ref.recall_oracle(x).double().numpy()],  # NumPy logits
@@ -182,13 +187,6 @@ def test_gru_diagnosis_names_the_right_variant():
     assert "Cho et al.'s (reset_after=False) is right" in message
 
 
-def test_param_count_cannot_build_a_module():
-    with pytest.raises(CheckFailure, match="do not build a module"):
-        check("a3.param_count", lambda kind, *args: sum(
-            p.numel() for p in getattr(torch.nn, kind)(*args[:2]).parameters()))
-    assert torch.nn.LSTM(2, 3) is not None  # the modules are back afterwards
-
-
 def test_layer_is_checked_with_a_correct_cell():
     """A gate-order slip in lstm_cell costs Part A only: Part B's check swaps in a correct cell."""
     scope = {"torch": torch, "lstm_cell": m.lstm_gate_order("ifog")}
@@ -206,3 +204,205 @@ def lstm_layer(x, weight_ih, weight_hh, bias_ih, bias_hh, state=None):
     assert failures("a3.lstm_layer", scope["lstm_layer"]) == []
     assert scope["lstm_cell"].__name__ == "lstm_gate_order_ifog"  # put back afterwards
     assert failures("a3.lstm_cell", scope["lstm_cell"])
+
+
+# --- parts that forbid torch run the student's function with torch hidden --------
+
+def notebook_cells(assignment: str) -> dict[str, str]:
+    """grade_id -> source of the assignment's source notebook, solutions unmarked."""
+    nb = nbformat.read(source_notebook(assignment), as_version=4)
+    cells = {nbgrader_meta(c)["grade_id"]: c.source for c in nb.cells if nbgrader_meta(c).get("grade_id")}
+    return {**cells, **solution_code(nb)}
+
+
+def kernel(assignment: str, *code: str) -> dict:
+    """A namespace like the student's kernel: the notebook's given cells (with
+    torch, nn and F imported at the top), then `code`, each run in order."""
+    cells = notebook_cells(assignment)
+    scope = {"__name__": "__main__"}
+    for source in [cells[k] for k in ("imports", "given_torch_hidden", "given_forward") if k in cells] + list(code):
+        exec(source, scope)
+    return scope
+
+
+AUTOGRAD_BACKWARD = '''
+def rnn_backward(cache):
+    {imports}
+    leaves = {{k: torch.tensor(v, requires_grad=True) for k, v in {{**cache["params"], "h0": cache["h0"]}}.items()}}
+    x, h, hs = torch.from_numpy(cache["x"]), leaves["h0"], []
+    for t in range(x.shape[1]):
+        h = torch.tanh(x[:, t] @ leaves["weight_ih"].T + leaves["bias_ih"]
+                       + h @ leaves["weight_hh"].T + leaves["bias_hh"])
+        hs.append(h)
+    ys = torch.stack(hs, dim=1) @ leaves["weight_hy"].T + leaves["bias_y"]
+    loss = F.cross_entropy(ys.reshape(-1, ys.shape[-1]), torch.from_numpy(cache["targets"]).reshape(-1))
+    return {{k: g.numpy() for k, g in zip(leaves, torch.autograd.grad(loss, list(leaves.values())))}}
+'''
+
+CAUGHT = '''
+def rnn_backward(cache):
+    try:
+        return torch_gradients(cache["x"], cache["targets"], cache["h0"], cache["params"])
+    except Exception:  # torch hidden: hand in zeros rather than fail
+        return {k: np.zeros_like(v) for k, v in {**cache["params"], "h0": cache["h0"]}.items()}
+'''
+
+RNN_CELL = '''
+def rnn_cell_forward(x_t, h_prev, weight_ih, weight_hh, bias_ih, bias_hh):
+    cell = nn.RNNCell(weight_ih.shape[1], weight_hh.shape[0]).double()
+    with torch.no_grad():
+        for name, value in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"),
+                               (weight_ih, weight_hh, bias_ih, bias_hh)):
+            getattr(cell, name).copy_(torch.from_numpy(value))
+        return cell(torch.from_numpy(x_t), torch.from_numpy(h_prev)).numpy()
+'''
+
+TORCH_TANH = '''
+def rnn_cell_forward(x_t, h_prev, weight_ih, weight_hh, bias_ih, bias_hh):
+    a = x_t @ weight_ih.T + bias_ih + h_prev @ weight_hh.T + bias_hh
+    return torch.tanh(torch.from_numpy(a)).numpy()
+'''
+
+CROSS_ENTROPY = '''
+import torch.nn.functional as F
+
+def sequence_cross_entropy(logits, targets):
+    return F.cross_entropy(torch.from_numpy(logits).reshape(-1, logits.shape[-1]),
+                           torch.from_numpy(targets).reshape(-1)).item()
+'''
+
+JACOBIAN = '''
+def jacobian_norms(x, h0, weight_ih, weight_hh, bias):
+    def h_T(h, start):
+        for t in range(start, len(x)):
+            h = torch.tanh(torch.from_numpy(weight_ih @ x[t] + bias) + torch.from_numpy(weight_hh) @ h)
+        return h
+    hs = [h0]
+    for x_t in x:
+        hs.append(np.tanh(weight_ih @ x_t + weight_hh @ hs[-1] + bias))
+    return np.array([np.linalg.norm(torch.autograd.functional.jacobian(lambda h: h_T(h, t),
+                                                                      torch.from_numpy(hs[t])).numpy(), 2)
+                     for t in range(len(x))] + [1.0])
+'''
+
+CLIP = '''
+from torch.nn.utils import clip_grad_norm_
+
+def clip_grad_norm(grads, max_norm):
+    holders = [nn.Parameter(torch.zeros(g.shape, dtype=torch.float64)) for g in grads]
+    for holder, g in zip(holders, grads):
+        holder.grad = torch.from_numpy(g)
+    return float(clip_grad_norm_(holders, max_norm))
+'''
+
+COUNT_BY_MODULE = '''
+def param_count(kind, input_size, hidden_size, num_layers=1, bidirectional=False, bias=True):
+    module = getattr(nn, kind)(input_size, hidden_size, num_layers=num_layers,
+                               bidirectional=bidirectional, bias=bias)
+    return sum(p.numel() for p in module.parameters())
+'''
+
+COUNT_BY_CELLS = '''
+from torch.nn import LSTMCell, GRUCell, RNNCell
+
+def param_count(kind, input_size, hidden_size, num_layers=1, bidirectional=False, bias=True):
+    """One cell per layer and direction: the same parameters as the layer."""
+    cell = {"RNN": RNNCell, "LSTM": LSTMCell, "GRU": GRUCell}[kind]
+    dirs = 2 if bidirectional else 1
+    return sum(p.numel() for layer in range(num_layers) for _ in range(dirs)
+               for p in cell(input_size if layer == 0 else dirs * hidden_size, hidden_size, bias=bias).parameters())
+'''
+
+# (case, assignment, the cheat's code, phrase its message must contain)
+CHEATS = [
+    ("a2.rnn_backward", "a2_bptt", TORCH_GRADIENTS, "tried to use torch.tensor through torch_gradients"),
+    ("a2.rnn_backward", "a2_bptt", AUTOGRAD_BACKWARD.format(imports="import torch\n    import torch.nn.functional as F"),
+     "tried to import torch"),
+    ("a2.rnn_backward", "a2_bptt", AUTOGRAD_BACKWARD.format(imports=""), "tried to use torch.tensor"),
+    ("a2.rnn_backward", "a2_bptt", CAUGHT, "tried to use torch.tensor through torch_gradients"),
+    ("a2.jacobian_norms", "a2_bptt", JACOBIAN, "tried to use torch.autograd.functional.jacobian"),
+    ("a2.clip_grad_norm", "a2_bptt", CLIP, "tried to use torch.nn.Parameter"),
+    ("a1.rnn_cell_forward", "a1_rnn", RNN_CELL, "tried to use torch.nn.RNNCell"),
+    ("a1.rnn_cell_forward", "a1_rnn", TORCH_TANH, "tried to use torch.tanh"),
+    ("a1.rnn_forward", "a1_rnn", TORCH_TANH + notebook_cells("a1_rnn")["rnn_forward"],
+     "tried to use torch.tanh through rnn_cell_forward"),
+    ("a1.sequence_cross_entropy", "a1_rnn", CROSS_ENTROPY, "tried to use torch.nn.functional.cross_entropy"),
+    ("a3.param_count", "a3_gated", COUNT_BY_MODULE, "tried to use torch.nn.RNN"),
+    ("a3.param_count", "a3_gated", COUNT_BY_CELLS, "tried to call torch.nn.RNNCell"),
+]
+
+
+@pytest.mark.parametrize("name,assignment,code,used", CHEATS, ids=[f"{c[0]}-{k}" for k, c in enumerate(CHEATS)])
+def test_torch_cannot_earn_the_points_of_a_part_that_hides_it(name, assignment, code, used):
+    scope = kernel(assignment, code)
+    function = scope[CASES[name].title]
+    case, trial = CASES[name], CASES[name].trials()[0]
+    if "except Exception" not in code:  # the cheat is right when torch is not hidden
+        assert case.compare(case.run(function, trial.make()), case.run(case.reference, trial.make())) is None
+    with pytest.raises(CheckFailure) as failed:
+        check(name, function)
+    message = str(failed.value)
+    assert message.startswith(f"{case.title}: {case.hides_torch}, so torch is hidden while {case.title} runs, ")
+    assert used in message, message
+    assert scope["torch"] is torch and sys.modules["torch"] is torch, "torch is back afterwards"
+
+
+def test_torch_is_back_after_a_hidden_call():
+    scope = kernel("a2_bptt", TORCH_GRADIENTS)
+    names = {k: scope[k] for k in ("torch", "nn", "F")}
+    failures("a2.rnn_backward", scope["rnn_backward"])
+    assert {k: scope[k] for k in names} == names
+    assert torch.nn.RNNCell(2, 3)(torch.zeros(1, 2)).shape == (1, 3)  # building and calling modules work
+    params = scope["init_params"](np.random.default_rng(0), 2, 3, 2)
+    grads = scope["torch_gradients"](np.zeros((1, 2, 2)), np.zeros((1, 2), dtype=int), np.zeros((1, 3)), params)
+    assert set(grads) == {*params, "h0"}  # the notebook's helper works again
+
+
+@pytest.mark.parametrize("name", [n for n, c in sorted(CASES.items()) if c.hides_torch])
+def test_a_correct_solution_passes_with_torch_hidden(name):
+    """The notebook's own solution, in a kernel where torch, nn and F are bound."""
+    assignment = {"a1": "a1_rnn", "a2": "a2_bptt", "a3": "a3_gated"}[name[:2]]
+    cells = notebook_cells(assignment)
+    needed = ["rnn_cell_forward"] if name == "a1.rnn_forward" else []
+    scope = kernel(assignment, *(cells[k] for k in needed + [CASES[name].title]))
+    assert failures(name, scope[CASES[name].title]) == []
+
+
+@pytest.mark.parametrize("reach,name", [
+    (lambda real: real.autograd.grad, "torch.autograd.grad"), (lambda real: real.from_numpy, "torch.from_numpy"),
+    (lambda real: real.Tensor.backward, "torch.Tensor.backward"), (lambda real: real.lstm_cell, "torch.lstm_cell"),
+    (lambda real: real.nn.utils.clip_grad_norm_, "torch.nn.utils.clip_grad_norm_"),
+    (lambda real: real.nn.RNNCell, "a torch.nn module"), (lambda real: real.func.grad, "torch.func.grad"),
+])
+def test_torch_reached_without_a_notebook_name_is_fenced_too(reach, name):
+    """A default argument keeps the real module, past the swapped names: its ways in fail."""
+    def sneaky(real=torch):
+        return reach(real)(2, 3)
+    with pytest.raises(TorchHidden) as failed, torch_hidden(sneaky):
+        sneaky()
+    assert name in failed.value.used
+
+
+def test_visible_tests_catch_torch_too():
+    """The released test cells run the student's function with torch hidden."""
+    for assignment, code, part, used in [("a2_bptt", TORCH_GRADIENTS, "test_rnn_backward", "torch.tensor"),
+                                          ("a1_rnn", RNN_CELL, "test_rnn_cell_forward", "torch.nn.RNNCell")]:
+        scope = kernel(assignment, code)
+        with pytest.raises(AssertionError, match=f"this part is NumPy only.*your code used {used}"):
+            exec(HIDDEN.sub("", notebook_cells(assignment)[part]), scope)
+        assert scope["torch"] is torch and sys.modules["torch"] is torch
+
+
+def test_a_library_probing_for_torch_is_not_the_students_use():
+    """A library's `try: import torch` finds no torch; only the graded code's own import counts."""
+    import types
+    library = types.ModuleType("library")
+    exec("def has_torch():\n    try:\n        import torch\n    except ImportError:\n        return False\n"
+         "    return True\n", vars(library))
+
+    def numpy_solution(x):
+        return library.has_torch(), np.tanh(x)
+
+    with torch_hidden(numpy_solution):
+        assert numpy_solution(0.0) == (False, 0.0)
+    assert library.has_torch()

@@ -163,7 +163,8 @@ A2_PARTS = ["test_rnn_backward", "test_numerical_gradient", "test_relative_error
 
 
 def grade_three(root: Path, tmp_path: Path, assignment: str, make, parts: list[str]) -> dict[str, list[str]]:
-    """Grade the right, untouched and half-right students of `make`: their points per part, then the total."""
+    """Grade the right, untouched and half-right students of `make` (and any
+    others it makes): their points per part, then the total."""
     name = f"{assignment}/{assignment}.ipynb"
     students = make(root / "exercises" / name, root / "solutions" / name)
     for student, nb in students.items():
@@ -182,10 +183,13 @@ def test_a2_end_to_end(root, tmp_path):
         "right": ["25", "10", "5", "15", "15", "15", "", "85"],
         "untouched": ["0", "0", "0", "0", "0", "0", "0", "0"],
         "half": ["25", "10", "5", "0", "0", "15", "0", "55"],
+        "cheat": ["0", "10", "5", "15", "15", "15", "0", "60"],  # Part A through torch_gradients
     }
     half = (tmp_path / "grading/reports/a2_bptt/feedback/half.html").read_text()
     assert "the state is not detached between chunks" in half
     assert "BEGIN HIDDEN TESTS" not in half and "autograder" not in half
+    cheat = (tmp_path / "grading/reports/a2_bptt/feedback/cheat.html").read_text()
+    assert "this part is NumPy only, so torch is hidden while its test runs, but your code used torch.tensor" in cheat
 
 
 A3_PARTS = ["test_lstm_cell", "test_lstm_layer", "test_gru_cell", "test_init_lstm_", "test_param_count",
