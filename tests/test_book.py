@@ -22,7 +22,7 @@ def toc_files(root: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def built(root, tmp_path_factory) -> Path:
+def built(root, tmp_path_factory, figures) -> Path:
     out = tmp_path_factory.mktemp("book")
     env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]}
     env.pop("MPLBACKEND", None)  # a non-inline backend would silently drop every plot
@@ -30,17 +30,20 @@ def built(root, tmp_path_factory) -> Path:
                            "--path-output", str(out), "-W", "-n", "--keep-going"],
                           env=env, capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
-    print_execution_times(out / "_build" / ".jupyter_cache")
+    figures.extend(execution_times(out / "_build" / ".jupyter_cache"))
     return out / "_build" / "html"
 
 
-def print_execution_times(cache_path: Path) -> None:
-    """Benchmark figures (not asserted): seconds each chapter took to execute."""
+def execution_times(cache_path: Path) -> list[str]:
+    """Benchmark figures (not asserted): seconds each chapter took to execute in the build."""
     from jupyter_cache import get_cache
 
+    lines = []
     for record in get_cache(str(cache_path)).list_cache_records():
         seconds = record.data.get("execution_seconds")
-        print(f"executed {Path(record.uri).name}: {seconds:.1f} s" if seconds else f"executed {record.uri}")
+        lines.append(f"book build executed {Path(record.uri).name}: {seconds:.1f} s" if seconds
+                     else f"book build executed {record.uri}")
+    return lines
 
 
 def test_every_toc_page_is_built(root, built):

@@ -31,7 +31,7 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 @pytest.fixture(scope="module")
-def runs(root) -> dict[str, tuple[int, str]]:
+def runs(root, figures) -> dict[str, tuple[int, str]]:
     """Run benchmarks/run.py once per path, all paths at the same time."""
     started = {}
     for name, variables in PATHS.items():
@@ -42,7 +42,8 @@ def runs(root) -> dict[str, tuple[int, str]]:
     done = {}
     for name, process in started.items():
         output, _ = process.communicate(timeout=1500)
-        print(f"--- {name}\n{output}")  # the times and the fingerprint, for the log
+        figures.append(f"numeric path {name}:")  # its fingerprint and times, for the log
+        figures.extend("    " + line for line in output.splitlines() if not line.startswith("["))
         done[name] = (process.returncode, output)
     return done
 

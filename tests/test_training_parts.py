@@ -27,7 +27,7 @@ MARGINS = {"a3_gated": (RECALL_TARGET, 0.02, 60.0)}
 
 
 @pytest.fixture(scope="module")
-def measured(root) -> dict[tuple[str, str], list[dict]]:
+def measured(root, figures) -> dict[tuple[str, str], list[dict]]:
     """{(assignment, path): one record per seed}, every path trained at once."""
     started = {}
     for assignment in MARGINS:
@@ -42,7 +42,7 @@ def measured(root) -> dict[tuple[str, str], list[dict]]:
         assert process.returncode == 0, f"{key}: {err[-3000:]}"
         results[key] = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
         for record in results[key]:  # the figures, for the log
-            print(f"{key[0]} {key[1]:15} seed {record['seed']}: score {record['score']:.4f}, "
+            figures.append(f"{key[0]} {key[1]:15} seed {record['seed']}: score {record['score']:.4f}, "
                   f"{record['cpu_seconds']:.1f} s CPU")
     return results
 
