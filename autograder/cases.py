@@ -932,6 +932,18 @@ def _run_recall(model: Callable, args: tuple) -> tuple[Any, torch.Tensor]:
         return model(x), y
 
 
+def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
+    """Fraction of rows whose largest logit is the target."""
+    return float((logits.argmax(dim=-1) == y).double().mean())
+
+
+def held_out_recall_accuracy(model: nn.Module) -> float:
+    """Accuracy of a trained a3 recall model on the hidden test's held-out
+    sequences: what tests/test_training_parts.py measures the reference by."""
+    (logits, y), = (_run_recall(model, trial.make()) for trial in _recall_trials())
+    return _accuracy(logits, y)
+
+
 def _compare_recall(got: Any, expected: Any) -> str | None:
     logits, y = got
     shape = (y.shape[0], ref.RECALL_SYMBOLS)
@@ -940,7 +952,7 @@ def _compare_recall(got: Any, expected: Any) -> str | None:
     if tuple(logits.shape) != shape:
         return (f"model(x) should return logits of shape {shape}, one row per sequence, but returned shape "
                 f"{tuple(logits.shape)}")
-    acc = float((logits.argmax(dim=-1) == y).double().mean())
+    acc = _accuracy(logits, y)
     if acc < RECALL_TARGET:
         return (f"the accuracy on held-out sequences is {acc:.3f}; this part needs {RECALL_TARGET} "
                 f"(chance is {1 / ref.RECALL_SYMBOLS:.3f})")
