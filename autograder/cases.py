@@ -1,20 +1,27 @@
-"""The hidden-test cases: one declarative entry per graded part.
+"""The hidden-test cases: what is right for each graded part, and why not.
 
-A hidden test cell in `solutions/` is one line, e.g.
-`check("a1.rnn_cell_forward", rnn_cell_forward)`. The case says which seeded
-inputs to try (a grid of shapes with sizes of 1 and odd sizes), which reference
-to compare with, at which tolerance, and how to explain a mismatch. The same
-case runs in pytest (the reference must pass, the known mistakes must fail)
-and inside the notebook during grading.
+Grading is split in two. How a part's function is called (seeded inputs on a
+grid of shapes with sizes of 1 and odd sizes, what of a call is sent back) is
+in `autograder.sandboxed.<assignment>`: that half runs in the student's
+sandboxed kernel and knows no answer. What is right is here, in the grader's
+own process: for each part, the reference, the comparison and its tolerance,
+the known mistakes whose hints explain a mismatch, and, for a part that calls
+an earlier part's function, the calls a correct implementation makes (answered
+by a replay in the kernel, so a mistake costs points once).
+
+`judge(name, outcomes)` turns what came back from the kernel into messages;
+`check(name, function)` runs both halves in this process, for pytest and for
+an instructor running a solution notebook. Messages never contain expected
+values, seeds or reference code.
 """
 from __future__ import annotations
 
-import copy
+import dataclasses
 import itertools
 import re
 import warnings
-from contextlib import nullcontext
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any, Callable
 
 import numpy as np
@@ -24,26 +31,13 @@ from torch import nn
 from . import mistakes as m
 from . import reference as ref
 from .compare import compare_array, compare_scalar, compare_tensor, describe_type
-from .hiding import TorchHidden, torch_hidden
+from .sandboxed import a1_rnn, a2_bptt, a3_gated, engine, wire
+from .sandboxed.a3_gated import GATE_NAMES, RecallNet
+from .sandboxed.engine import Calls, Trial
+from .sandboxed.wire import Opaque, Raised
 
-
-@dataclass(frozen=True)
-class Trial:
-    """One call of the graded function: its arguments and how to name them.
-    `args` is a tuple (copied for every call) or a function that builds fresh
-    arguments (for arguments that refer to each other, like a loss function
-    and the array it reads, or a model and its optimizer)."""
-
-    label: str
-    args: tuple | Callable[[], tuple]
-
-    def make(self) -> tuple:
-        return self.args() if callable(self.args) else copy.deepcopy(self.args)
-
-
-def call(function: Callable, args: tuple) -> Any:
-    """The default way to run a graded function: its return value."""
-    return function(*args)
+#: The kernel-side module of each assignment, by the prefix of its part names.
+ASSIGNMENTS: dict[str, ModuleType] = {"a1": a1_rnn, "a2": a2_bptt, "a3": a3_gated}
 
 
 @dataclass(frozen=True)
@@ -56,23 +50,31 @@ class Mistake:
 
 @dataclass(frozen=True)
 class Case:
-    """Everything the hidden test of one graded part needs."""
+    """What is right for one graded part (how it is called: `calls_for(name)`)."""
 
     title: str
-    trials: Callable[[], list[Trial]]
-    reference: Callable
+    reference: Callable | None  # None: judged by properties alone
     compare: Callable[[Any, Any], str | None]
     mistakes: tuple[Mistake, ...] = field(default=())
-    run: Callable[[Callable, tuple], Any] = call  # what of a call is compared
     explain: Callable[[list[tuple[Trial, bool]]], str | None] | None = None  # from which trials pass
     error_hints: tuple[tuple[str, str], ...] = ()  # (text in an exception's message, what it means)
     # True when compare() judges properties of the result alone (the expected
     # value is unused): the mistakes' hints are then phrases of its messages.
     by_properties: bool = False
-    # Why the part forbids torch, when it does ("this part is NumPy only"): the
-    # student's function then runs with torch hidden (autograder.hiding), and
-    # using torch fails the part with a message that gives this reason.
-    hides_torch: str | None = None
+    # For a part whose Calls swap in an earlier part's function: from a trial's
+    # arguments, the (arguments, result) of every call a correct implementation
+    # makes to it, computed with the reference.
+    chain: Callable[[tuple], list[tuple[tuple, Any]]] | None = None
+
+
+def calls_for(name: str) -> Calls:
+    """How the grader calls the student's code for part `name` ("a1.rnn_forward")."""
+    return ASSIGNMENTS[name.split(".")[0]].CALLS[name]
+
+
+def module_for(name: str) -> str:
+    """The kernel-side module's name of part `name`'s assignment ("a1_rnn")."""
+    return ASSIGNMENTS[name.split(".")[0]].__name__.rsplit(".", 1)[-1]
 
 
 NUMPY_ONLY = "this part is NumPy only"
@@ -80,85 +82,9 @@ NUMPY_ONLY = "this part is NumPy only"
 
 # --- input generators (seeded: the same inputs in every run) ------------------
 
-def _rng(seed: int) -> np.random.Generator:
-    return np.random.default_rng(seed)
-
-
-def _weights(rng: np.random.Generator, shape: tuple[int, ...], hidden_size: int) -> np.ndarray:
-    """Uniform weights a bit larger than PyTorch's default, so tanh bends."""
-    bound = 1.5 / np.sqrt(hidden_size)
-    return rng.uniform(-bound, bound, size=shape)
-
-
-def _rnn_params(rng: np.random.Generator, input_size: int, hidden_size: int, output_size: int) -> dict:
-    return {
-        "weight_ih": _weights(rng, (hidden_size, input_size), hidden_size),
-        "weight_hh": _weights(rng, (hidden_size, hidden_size), hidden_size),
-        "bias_ih": _weights(rng, (hidden_size,), hidden_size),
-        "bias_hh": _weights(rng, (hidden_size,), hidden_size),
-        "weight_hy": _weights(rng, (output_size, hidden_size), hidden_size),
-        "bias_y": _weights(rng, (output_size,), hidden_size),
-    }
-
 
 # (batch_size, seq_len, input_size, hidden_size, output_size): sizes of 1, odd
 # sizes, and no two sizes equal where a swapped axis would go unnoticed.
-SHAPES = [(1, 1, 1, 1, 1), (2, 5, 3, 4, 2), (3, 7, 1, 2, 3), (1, 4, 2, 3, 1), (5, 3, 4, 1, 2), (4, 6, 5, 3, 7)]
-
-
-def _label(b: int, t: int | None, i: int | None, h: int | None, o: int | None) -> str:
-    names = zip(("batch_size", "seq_len", "input_size", "hidden_size", "output_size"), (b, t, i, h, o))
-    return ", ".join(f"{n}={v}" for n, v in names if v is not None)
-
-
-def _cell_trials() -> list[Trial]:
-    rng = _rng(7101)
-    trials = []
-    for b, _, i, h, _ in SHAPES:
-        p = _rnn_params(rng, i, h, 1)
-        x_t, h_prev = rng.normal(size=(b, i)), rng.normal(scale=0.7, size=(b, h))
-        trials.append(Trial(_label(b, None, i, h, None),
-                            (x_t, h_prev, p["weight_ih"], p["weight_hh"], p["bias_ih"], p["bias_hh"])))
-    return trials
-
-
-def _forward_trials() -> list[Trial]:
-    rng = _rng(7102)
-    trials = []
-    for k, (b, t, i, h, o) in enumerate(SHAPES):
-        p = _rnn_params(rng, i, h, o)
-        x = rng.normal(size=(b, t, i))
-        h0 = np.zeros((b, h)) if k == 1 else rng.normal(scale=0.7, size=(b, h))
-        trials.append(Trial(_label(b, t, i, h, o) + (", h0=0" if k == 1 else ""), (x, h0, p)))
-    return trials
-
-
-def _module_trials() -> list[Trial]:
-    torch.manual_seed(7103)
-    specs = [  # (input_size, hidden_size, output_size, RNN keyword arguments, head bias)
-        (1, 1, 1, {}, True), (3, 4, 2, {"batch_first": True}, True), (5, 2, 3, {"bias": False}, True),
-        (2, 3, 1, {}, False), (4, 3, 2, {"num_layers": 2}, True), (2, 3, 2, {"nonlinearity": "relu"}, True),
-        (2, 3, 2, {"bidirectional": True}, True),
-    ]
-    trials = []
-    for i, h, o, kwargs, head_bias in specs:
-        rnn, head = nn.RNN(i, h, **kwargs), nn.Linear(h, o, bias=head_bias)
-        extra = "".join(f", {k}={v!r}" for k, v in kwargs.items()) + ("" if head_bias else ", head without bias")
-        trials.append(Trial(f"nn.RNN({i}, {h}{extra}) with nn.Linear({h}, {o})", (rnn, head)))
-    return trials
-
-
-def _xent_trials() -> list[Trial]:
-    rng = _rng(7104)
-    trials = []
-    for b, t, _, _, o in SHAPES:
-        logits = rng.normal(scale=3.0, size=(b, t, o))
-        trials.append(Trial(_label(b, t, None, None, o), (logits, rng.integers(0, o, size=(b, t)))))
-    for scale in (1e3, 1e5):  # large logits: a naive softmax overflows
-        logits = rng.normal(scale=scale, size=(3, 4, 5))
-        trials.append(Trial(f"batch_size=3, seq_len=4, output_size=5, logits of size {scale:g}",
-                            (logits, rng.integers(0, 5, size=(3, 4)))))
-    return trials
 
 
 # --- comparisons ---------------------------------------------------------------
@@ -187,14 +113,18 @@ def _compare_keys(got: Any, expected: dict, what: str) -> str | None:
     return None
 
 
-def _compare_params(got: Any, expected: dict[str, np.ndarray]) -> str | None:
-    message = _compare_keys(got, expected, "parameters")
+def _compare_params(got: Any, expected: tuple[dict[str, np.ndarray], list[str]]) -> str | None:
+    params, shared = got
+    message = _compare_keys(params, expected[0], "parameters")
     if message:
         return message
     for key in ref.RNN_PARAM_KEYS:
-        message = compare_array(f"params[{key!r}]", got[key], expected[key], rtol=0.0, atol=1e-12)
+        message = compare_array(f"params[{key!r}]", params[key], expected[0][key], rtol=0.0, atol=1e-12)
         if message:
             return message
+    if shared and not expected[1]:  # (the reference shares nothing; a known mistake may)
+        return (f"params[{shared[0]!r}] shares memory with the module's tensor, so it would change as the "
+                f"module trains: return a copy (for a float64 module, .numpy() and np.asarray do not copy)")
     return None
 
 
@@ -205,13 +135,22 @@ def _compare_xent(got: Any, expected: float) -> str | None:
     return message
 
 
+def _forward_chain(args: tuple) -> list[tuple[tuple, Any]]:
+    """The rnn_cell_forward calls a correct rnn_forward makes, with their results."""
+    x, h, params = args
+    calls = []
+    for t in range(x.shape[1]):
+        step = (x[:, t], h, params["weight_ih"], params["weight_hh"], params["bias_ih"], params["bias_hh"])
+        h = ref.rnn_cell_forward(*step)
+        calls.append((step, h))
+    return calls
+
+
 CASES: dict[str, Case] = {
     "a1.rnn_cell_forward": Case(
         title="rnn_cell_forward",
-        trials=_cell_trials,
         reference=ref.rnn_cell_forward,
         compare=_compare_cell,
-        hides_torch=NUMPY_ONLY,
         mistakes=(
             Mistake(m.cell_missing_bias_hh, "the result matches an RNN step without bias_hh: add both biases"),
             Mistake(m.cell_transposed_weight_hh, "the result matches weight_hh used transposed: "
@@ -223,10 +162,9 @@ CASES: dict[str, Case] = {
     ),
     "a1.rnn_forward": Case(
         title="rnn_forward",
-        trials=_forward_trials,
         reference=ref.rnn_forward,
         compare=_compare_forward,
-        hides_torch=NUMPY_ONLY,
+        chain=_forward_chain,
         mistakes=(
             Mistake(m.forward_off_by_one, "hs looks shifted by one step: it should hold h_1..h_T, "
                     "the state after each step, not h_0..h_(T-1)"),
@@ -240,7 +178,6 @@ CASES: dict[str, Case] = {
     ),
     "a1.rnn_params_from_torch": Case(
         title="rnn_params_from_torch",
-        trials=_module_trials,
         reference=ref.rnn_params_from_torch,
         compare=_compare_params,
         mistakes=(
@@ -248,14 +185,13 @@ CASES: dict[str, Case] = {
                     "as (hidden_size, input_size), the layout the NumPy code uses"),
             Mistake(m.params_missing_bias_hh, "bias_hh is zero: copy bias_hh_l0 too, nn.RNN has two biases"),
             Mistake(m.params_float32, "the arrays are float32: convert to float64"),
+            Mistake(m.params_shared, "copy the arrays"),
         ),
     ),
     "a1.sequence_cross_entropy": Case(
         title="sequence_cross_entropy",
-        trials=_xent_trials,
         reference=ref.sequence_cross_entropy,
         compare=_compare_xent,
-        hides_torch=NUMPY_ONLY,
         mistakes=(
             Mistake(m.xent_sum_not_mean, "the loss matches the sum over all steps: average over batch and time"),
             Mistake(m.xent_mean_over_batch_only, "the loss matches an average over the batch only: "
@@ -270,23 +206,6 @@ CASES: dict[str, Case] = {
 # --- a2: backpropagation through time ------------------------------------------
 
 A2_TOL = {"rtol": 1e-7, "atol": 1e-10}
-
-
-def _backward_trials() -> list[Trial]:
-    """Caches of the a2 forward pass; shortest sequences first, so the first
-    failure tells whether one step already goes wrong or only the recursion."""
-    rng = _rng(7201)
-    trials = []
-    # output_size >= 2: with one class the softmax is constant and every gradient is 0
-    grid = sorted({(b, t, i, h, max(o, 2)) for b, t, i, h, o in [*SHAPES, (3, 1, 2, 3, 2)]},
-                  key=lambda shape: (shape[1], shape))
-    for b, t, i, h, o in grid:
-        p = _rnn_params(rng, i, h, o)
-        x, h0 = rng.normal(size=(b, t, i)), rng.normal(scale=0.7, size=(b, h))
-        targets = rng.integers(0, o, size=(b, t))
-        _, cache = ref.rnn_forward_with_cache(x, targets, h0, p)
-        trials.append(Trial(_label(b, t, i, h, o), (cache,)))
-    return trials
 
 
 def _compare_grads(got: Any, expected: dict[str, np.ndarray]) -> str | None:
@@ -313,29 +232,6 @@ def _explain_backward(passed: list[tuple[Trial, bool]]) -> str | None:
     return None
 
 
-def _quadratic_trials() -> list[Trial]:
-    """Loss functions that read an array: f() depends on every entry."""
-    rng = _rng(7202)
-    trials = []
-    for shape in [(1,), (3,), (2, 3), (4, 1)]:
-        weights = rng.normal(size=(5, int(np.prod(shape))))
-        start = rng.normal(size=shape)
-
-        def make(weights=weights, start=start):
-            param = start.copy()
-            return (lambda: float(np.sum(np.tanh(weights @ param.reshape(-1)) ** 2) + np.sum(param ** 3)), param)
-        trials.append(Trial(f"a loss of an array of shape {shape}", make))
-    return trials
-
-
-def _run_numerical(function: Callable, args: tuple) -> tuple[Any, np.ndarray]:
-    """The gradient, and the array afterwards (it must be restored)."""
-    f, param = args
-    start = param.copy()
-    grad = function(f, param)
-    return grad, (param - start)
-
-
 def _compare_numerical(got: Any, expected: tuple[np.ndarray, np.ndarray]) -> str | None:
     grad, changed = got
     if np.any(changed != 0):
@@ -343,67 +239,18 @@ def _compare_numerical(got: Any, expected: tuple[np.ndarray, np.ndarray]) -> str
     return compare_array("the numerical gradient", grad, expected[0], rtol=1e-6, atol=1e-8)
 
 
-def _relative_error_trials() -> list[Trial]:
-    rng = _rng(7203)
-    a = rng.normal(size=(3, 4))
-    return [
-        Trial("two different arrays", (a, rng.normal(size=(3, 4)))),
-        Trial("two equal arrays", (a, a.copy())),
-        Trial("nearly equal arrays", (a, a + 1e-7 * rng.normal(size=(3, 4)))),
-        Trial("arrays of size 1e-9", (1e-9 * a, 1e-9 * (a + 0.1))),
-        Trial("arrays of size 1e6", (1e6 * a, 1e6 * (a + 0.1))),
-        Trial("two zero arrays", (np.zeros(3), np.zeros(3))),
-    ]
-
-
-def _clip_trials() -> list[Trial]:
-    rng = _rng(7204)
-    shapes = [[(3, 4), (5,)], [(2,)], [(1, 1), (4, 3), (3,)]]
-    trials = []
-    for k, grad_shapes in enumerate(shapes):
-        for max_norm in (0.5, 100.0):
-            grads = [rng.normal(scale=1 + k, size=shape) for shape in grad_shapes]
-            trials.append(Trial(f"gradients of shapes {grad_shapes}, max_norm={max_norm}", (grads, max_norm)))
-    return trials
-
-
-def _run_clip(function: Callable, args: tuple) -> tuple[Any, list[np.ndarray]]:
-    """The returned norm, and the gradient arrays afterwards (clipped in place)."""
-    grads, max_norm = args
-    return function(grads, max_norm), [g.copy() for g in grads]
-
-
 def _compare_clip(got: Any, expected: tuple[float, list[np.ndarray]]) -> str | None:
     norm, grads = got
     message = compare_scalar("the returned norm", norm, expected[0], rtol=1e-9, atol=1e-12)
     if message:
         return message + " (return the total norm of all gradients before clipping)"
+    if not isinstance(grads, list) or len(grads) != len(expected[1]):
+        return "the gradient arrays did not all come back"
     for i, (g, e) in enumerate(zip(grads, expected[1])):
         message = compare_array(f"gradient {i} after the call", g, e, rtol=1e-9, atol=1e-12)
         if message:
             return message + " (scale every array in place by the same factor)"
     return None
-
-
-def _tbptt_trials() -> list[Trial]:
-    specs = [(2, 7, 3, 4, 3, 3), (1, 5, 2, 3, 2, 1), (3, 6, 1, 2, 2, 10), (2, 8, 2, 5, 4, 4)]
-    trials = []
-    for n, (b, t, i, h, o, k) in enumerate(specs):
-        def make(b=b, t=t, i=i, h=h, o=o, k=k, seed=7205 + n):
-            torch.manual_seed(seed)
-            rnn, head = nn.RNN(i, h, batch_first=True).double(), nn.Linear(h, o).double()
-            optimizer = torch.optim.SGD([*rnn.parameters(), *head.parameters()], lr=0.5)
-            x = torch.randn(b, t, i, dtype=torch.float64)
-            return rnn, head, x, torch.randint(0, o, (b, t)), k, optimizer
-        trials.append(Trial(_label(b, t, i, h, o) + f", k={k}", make))
-    return trials
-
-
-def _run_tbptt(function: Callable, args: tuple) -> tuple[Any, list[np.ndarray]]:
-    """The returned losses, and the parameters after training."""
-    rnn, head = args[0], args[1]
-    losses = function(*args)
-    return losses, [p.detach().numpy().copy() for p in (*rnn.parameters(), *head.parameters())]
 
 
 def _compare_tbptt(got: Any, expected: tuple[list[float], list[np.ndarray]]) -> str | None:
@@ -419,22 +266,13 @@ def _compare_tbptt(got: Any, expected: tuple[list[float], list[np.ndarray]]) -> 
                             rtol=1e-9, atol=1e-12, time_axis=0)
     if message:
         return re.sub(r"time step t=(\d+) \(index \d+\) of (\d+)", r"chunk \1 of \2", message)
+    if not isinstance(params, list) or len(params) != len(expected[1]) or any(
+            not isinstance(p, np.ndarray) or p.shape != want.shape for p, want in zip(params, expected[1])):
+        return "the model's parameters changed their number or shapes: train the given modules as they are"
     for got_p, want in zip(params, expected[1]):
         if not np.allclose(got_p, want, rtol=1e-9, atol=1e-12):
             return "the losses match but the parameters after training do not: one optimizer step per chunk"
     return None
-
-
-def _jacobian_trials() -> list[Trial]:
-    rng = _rng(7206)
-    trials = []
-    for t, i, h, radius in [(1, 1, 1, 0.9), (6, 2, 3, 0.5), (8, 3, 4, 1.0), (5, 1, 5, 2.0), (9, 2, 2, 1.5)]:
-        w_hh = rng.normal(size=(h, h))
-        w_hh *= radius / max(abs(np.linalg.eigvals(w_hh)).max(), 1e-12)  # spectral radius `radius`
-        args = (rng.normal(size=(t, i)), rng.normal(scale=0.5, size=h), rng.normal(size=(h, i)),
-                w_hh, rng.normal(scale=0.3, size=h))
-        trials.append(Trial(f"seq_len={t}, input_size={i}, hidden_size={h}, spectral radius {radius}", args))
-    return trials
 
 
 def _compare_jacobian(got: Any, expected: np.ndarray) -> str | None:
@@ -448,11 +286,9 @@ def _compare_jacobian(got: Any, expected: np.ndarray) -> str | None:
 A2_CASES: dict[str, Case] = {
     "a2.rnn_backward": Case(
         title="rnn_backward",
-        trials=_backward_trials,
         reference=ref.rnn_backward,
         compare=_compare_grads,
         explain=_explain_backward,
-        hides_torch=NUMPY_ONLY,
         mistakes=(
             Mistake(m.backward_no_output_path, "the gradients match a backward pass that forgets the path "
                     "from each h_t to its own output y_t: add W_hy^T dy_t at every step, not only the last"),
@@ -476,11 +312,8 @@ A2_CASES: dict[str, Case] = {
     ),
     "a2.numerical_gradient": Case(
         title="numerical_gradient",
-        trials=_quadratic_trials,
         reference=ref.numerical_gradient,
         compare=_compare_numerical,
-        run=_run_numerical,
-        hides_torch=NUMPY_ONLY,
         mistakes=(
             Mistake(m.numgrad_forward_difference, "this matches a forward difference (f(p + eps) - f(p)) / eps: "
                     "use the central difference"),
@@ -491,10 +324,8 @@ A2_CASES: dict[str, Case] = {
     ),
     "a2.relative_error": Case(
         title="relative_error",
-        trials=_relative_error_trials,
         reference=ref.relative_error,
         compare=lambda got, expected: compare_scalar("the relative error", got, expected, rtol=1e-9, atol=1e-15),
-        hides_torch=NUMPY_ONLY,
         mistakes=(
             Mistake(m.relerr_no_denominator, "this is the absolute error ||a - b||: divide by ||a|| + ||b||"),
             Mistake(m.relerr_max_denominator, "divide by ||a|| + ||b|| (at least 1e-12), not by ||a|| alone"),
@@ -503,11 +334,8 @@ A2_CASES: dict[str, Case] = {
     ),
     "a2.clip_grad_norm": Case(
         title="clip_grad_norm",
-        trials=_clip_trials,
         reference=ref.clip_grad_norm,
         compare=_compare_clip,
-        run=_run_clip,
-        hides_torch=NUMPY_ONLY,
         mistakes=(
             Mistake(m.clip_per_tensor, "each array seems clipped by its own norm: clip by the global norm "
                     "of all arrays together"),
@@ -518,10 +346,8 @@ A2_CASES: dict[str, Case] = {
     ),
     "a2.tbptt_train": Case(
         title="tbptt_train",
-        trials=_tbptt_trials,
         reference=ref.tbptt_train,
         compare=_compare_tbptt,
-        run=_run_tbptt,
         error_hints=(("backward through the graph a second time",
                       "the state is not detached between chunks: state = state.detach()"),),
         mistakes=(
@@ -534,10 +360,8 @@ A2_CASES: dict[str, Case] = {
     ),
     "a2.jacobian_norms": Case(
         title="jacobian_norms",
-        trials=_jacobian_trials,
         reference=ref.jacobian_norms,
         compare=_compare_jacobian,
-        hides_torch=NUMPY_ONLY,
         mistakes=(
             Mistake(m.jacnorm_no_tanh_derivative, "the norms match powers of W_hh alone: "
                     "each step's Jacobian is diag(1 - h_(t+1)**2) @ W_hh"),
@@ -558,145 +382,123 @@ class CheckFailure(AssertionError):
     """Raised by `check()`: the message says what is wrong, in words."""
 
 
-def _call(case: Case, function: Callable, trial: Trial, hide: bool = False) -> Any:
-    """Call with private copies of the arguments and with warnings silenced
-    (a warning from correct code must not cost points); with torch hidden
-    during the call if `hide`."""
-    args = trial.make()
+def _run(calls: Calls, function: Callable, trial: Trial) -> Any:
+    """Run trusted code (the reference, a known mistake) the way the part is
+    called, in this process, through the same plain-data round trip as the
+    student's results, so both sides are compared in the same form."""
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        with torch_hidden(function) if hide else nullcontext():
-            return case.run(function, args)
+        result = calls.run(function, trial.make())
+    (decoded,) = wire.unpack(*wire.pack([result]))
+    return decoded
 
 
-def _same(case: Case, got: Any, mistake: Callable, trial: Trial) -> bool:
+def _same(case: Case, calls: Calls, got: Any, mistake: Callable, trial: Trial) -> bool:
     """Does the student's result match what a known mistake gives?"""
     try:
-        return case.compare(got, _call(case, mistake, trial)) is None
+        return case.compare(got, _run(calls, mistake, trial)) is None
     except Exception:
         return False
 
 
-def _outcome(case: Case, function: Callable, trial: Trial, hide: bool = False) -> tuple[Any, Exception | None]:
-    """(result, None) or (None, the exception raised)."""
+def _compare(case: Case, got: Any, expected: Any) -> str | None:
     try:
-        return _call(case, function, trial, hide), None
-    except Exception as error:  # anything a student's code may raise
-        return None, error
+        return case.compare(got, expected)
+    except Exception:  # a result of a shape the comparison did not foresee
+        return f"the result (a {describe_type(got)}) is not of the form this part returns"
 
 
-def _judge(case: Case, function: Callable, trial: Trial) -> str | None:
-    """The message for one trial, or None if the function passes it.
-    Raises NotImplementedError or TorchHidden if the function does.
-    Only the reference, trusted code, may use torch in a part that hides it."""
+def _judge(case: Case, calls: Calls, got: Any, trial: Trial) -> str | None:
+    """The message for one trial's outcome, or None if it passes."""
     where = f"with {trial.label}"
-    expected, expected_error = _outcome(case, case.reference, trial)
-    got, error = _outcome(case, function, trial, hide=bool(case.hides_torch) and function is not case.reference)
-    if isinstance(error, (NotImplementedError, TorchHidden)):
-        raise error
-    if expected_error is not None:  # the reference rejects these inputs: so must the student
-        if isinstance(error, type(expected_error)):
+    expected, expected_error = None, None
+    if case.reference is not None:
+        try:
+            expected = _run(calls, case.reference, trial)
+        except Exception as error:  # the reference rejects these inputs: so must the student
+            expected_error = error
+    if expected_error is not None:
+        if isinstance(got, Raised) and got.is_a(type(expected_error).__name__):
             return None
-        did = f"raised {type(error).__name__}" if error else "returned normally"
+        did = f"raised {got.name}" if isinstance(got, Raised) else "returned normally"
         return f"{where}: should raise {type(expected_error).__name__} but {did}"
-    if error is not None:
-        meaning = [hint for text, hint in case.error_hints if text in str(error)]
-        return f"{where}: raised {type(error).__name__}: {error}" + (f". Hint: {meaning[0]}" if meaning else "")
-    problem = case.compare(got, expected)
+    if isinstance(got, Raised):
+        meaning = [hint for text, hint in case.error_hints if text in got.message]
+        return f"{where}: raised {got.name}: {got.message}" + (f". Hint: {meaning[0]}" if meaning else "")
+    problem = _compare(case, got, expected)
     if problem is None:
         return None
-    hints = [] if case.by_properties else [mk.hint for mk in case.mistakes if _same(case, got, mk.function, trial)]
+    hints = [] if case.by_properties else [
+        mk.hint for mk in case.mistakes if _same(case, calls, got, mk.function, trial)]
     return f"{where}: {problem}" + (f". Hint: {hints[0]}" if hints else "")
 
 
-def failures(name: str, function: Callable) -> list[str]:
-    """Run every trial of case `name` on `function`; return one message per failed trial."""
-    case = CASES[name]
-    judged = []
-    for trial in case.trials():
-        try:
-            judged.append((trial, _judge(case, function, trial)))
-        except NotImplementedError:
+def judge(name: str, outcomes: list[Any]) -> list[str]:
+    """Messages for the outcomes (results or `Raised`, in trial order) that
+    came back from the student's kernel for part `name`; [] when all pass."""
+    case, calls = CASES[name], calls_for(name)
+    trials = calls.trials()
+    if len(outcomes) != len(trials):
+        return [f"the grader's calls of {calls.function} did not all come back"]
+    for got in outcomes:  # one message when the inputs do not matter
+        if isinstance(got, Raised) and got.is_a("NotImplementedError"):
             return [f"{case.title} is not implemented yet (it raised NotImplementedError)"]
-        except TorchHidden as error:  # one message: the inputs do not matter
-            return [f"{case.hides_torch}, so torch is hidden while {case.title} runs, "
-                    f"but it tried to {error.used}"]
+        if isinstance(got, Raised) and got.is_a("NotDefined"):
+            return [f"{calls.function} is not defined in the notebook (was its cell run, or renamed?)"]
+        if isinstance(got, Raised) and got.is_a("TorchHidden") and calls.hides_torch:
+            used = got.message.partition("tried to ")[2] or "use it"
+            return [f"{calls.hides_torch}, so torch is hidden while {case.title} runs, but it tried to {used}"]
+    judged = [(trial, _judge(case, calls, got, trial)) for trial, got in zip(trials, outcomes)]
     messages = [message for _, message in judged if message]
-    note = case.explain([(t, m is None) for t, m in judged]) if case.explain and messages else None
+    note = case.explain([(t, msg is None) for t, msg in judged]) if case.explain and messages else None
     if note:
         messages[0] += f". {note}"
     return messages
 
 
+def replay_tables(name: str) -> list[dict[str, str]] | None:
+    """The sealed answers of the earlier part's function for each trial of part
+    `name`, if its Calls swap one in; else None."""
+    case, calls = CASES[name], calls_for(name)
+    if case.chain is None:
+        return None
+    return [engine.seal_table(case.chain(trial.make())) for trial in calls.trials()]
+
+
+def summary(name: str, problems: list[str]) -> str | None:
+    """One message for a part: the first failing trial, and how many more fail."""
+    if not problems:
+        return None
+    others = len(problems) - 1
+    more = f" ({others} more input set{'s fail' if others > 1 else ' fails'} too)" if others else ""
+    return f"{CASES[name].title}: {problems[0]}{more}"
+
+
+def failures(name: str, function: Callable) -> list[str]:
+    """Run every trial of part `name` on `function` in this process, through
+    the same plain-data round trip as grading; one message per failed trial.
+    Only the part's reference, trusted code, may use torch where the part hides it."""
+    calls = calls_for(name)
+    if function is CASES[name].reference:  # trusted code: it may use torch where students may not
+        calls = dataclasses.replace(calls, hides_torch=None)
+    text, arrays = engine.collect(calls, function, replay_tables(name), name.split(".")[-1])
+    return judge(name, wire.unpack(text, arrays))
+
+
 def check(name: str, function: Callable) -> None:
-    """Hidden test of one graded part: raise CheckFailure saying what differs,
-    on the first failing trial, or return None when every trial passes."""
-    problems = failures(name, function)
-    if problems:
-        title = CASES[name].title
-        others = len(problems) - 1
-        more = f" ({others} more input set{'s fail' if others > 1 else ' fails'} too)" if others else ""
-        raise CheckFailure(f"{title}: {problems[0]}{more}")
+    """Hidden test of one graded part, run in this process (pytest, or an
+    instructor running a solution notebook): raise CheckFailure saying what
+    differs, or return None when every trial passes."""
+    message = summary(name, failures(name, function))
+    if message:
+        raise CheckFailure(message)
 
 
 # --- a3: gated cells ------------------------------------------------------------
 
 A3_TOL = {"rtol": 1e-6, "atol": 1e-8}  # float64 tensors: "matches torch.nn to 1e-6"
-SATURATE = 40.0  # a bias this large holds a gate at 0 or 1 to float64 precision
 
 
-def _tensors(rng: np.random.Generator, gates: int, input_size: int, hidden_size: int,
-             bias: bool = True) -> tuple:
-    """weight_ih (gates*H, I), weight_hh (gates*H, H), bias_ih, bias_hh (gates*H,) as
-    float64 tensors, a bit larger than PyTorch's default so that gates differ."""
-    rows = gates * hidden_size
-    shapes = [(rows, input_size), (rows, hidden_size)] + [(rows,)] * 2
-    made = [torch.from_numpy(_weights(rng, shape, hidden_size) * 1.5) for shape in shapes]
-    return tuple(made) if bias else (made[0], made[1], None, None)
-
-
-def _gate_label(b: int, i: int, h: int, extra: str = "") -> str:
-    return _label(b, None, i, h, None) + extra
-
-
-def _saturated(bias: torch.Tensor, hidden: int, gates: str, settings: dict[str, float]) -> torch.Tensor:
-    """A copy of `bias` with the rows of the named gates pushed to +-SATURATE."""
-    bias = bias.clone()
-    for gate, sign in settings.items():
-        k = gates.index(gate)
-        bias[k * hidden:(k + 1) * hidden] += sign * SATURATE
-    return bias
-
-
-LSTM_PROBES = {  # gate under test -> the other gates held at 0 (-1) or 1 (+1)
-    "f": {"i": -1, "o": +1},  # c_t = f * c_prev
-    "i": {"g": +1, "o": +1},  # with c_prev = 0: c_t = i
-    "g": {"i": +1, "o": +1},  # with c_prev = 0: c_t = g
-    "o": {"f": +1, "i": -1},  # c_t = c_prev, h_t = o * tanh(c_prev)
-}
-GATE_NAMES = {"i": "input gate i", "f": "forget gate f", "g": "candidate g", "o": "output gate o",
-              "r": "reset gate r", "z": "update gate z", "n": "candidate n"}
-
-
-def _lstm_cell_trials() -> list[Trial]:
-    rng = _rng(7301)
-    trials = []
-    for b, _, i, h, _ in SHAPES:
-        x, hc = torch.from_numpy(rng.normal(size=(b, i))), torch.from_numpy(rng.normal(scale=0.7, size=(b, h)))
-        c = torch.from_numpy(rng.normal(scale=1.5, size=(b, h)))
-        trials.append(Trial(_gate_label(b, i, h), (x, (hc, c), *_tensors(rng, 4, i, h))))
-    x, state = torch.from_numpy(rng.normal(size=(3, 2))), tuple(torch.from_numpy(rng.normal(size=(3, 4))) for _ in "hc")
-    trials.append(Trial(_gate_label(3, 2, 4, ", bias_ih = bias_hh = None"), (x, state, *_tensors(rng, 4, 2, 4, bias=False))))
-    for gate, settings in LSTM_PROBES.items():  # last: explain() reads them
-        w_ih, w_hh, b_ih, b_hh = _tensors(rng, 4, 2, 3)
-        x, state = torch.from_numpy(rng.normal(size=(4, 2))), tuple(torch.from_numpy(rng.normal(size=(4, 3))) for _ in "hc")
-        if gate in "ig":  # c_prev = 0 takes the forget gate out
-            state = (state[0], torch.zeros_like(state[1]))
-        held = ", ".join(f"{k}={'1' if v > 0 else '0'}" for k, v in settings.items()) + (
-            ", c_prev=0" if gate in "ig" else "")
-        trials.append(Trial(f"probe of the {GATE_NAMES[gate]} (gates held at {held})",
-                            (x, state, w_ih, w_hh, _saturated(b_ih, 3, "ifgo", settings), b_hh)))
-    return trials
 
 
 def _compare_pair(got: Any, expected: tuple, names: tuple[str, str], what: str) -> str | None:
@@ -725,64 +527,11 @@ def _explain_probes(passed: list[tuple[Trial, bool]]) -> str | None:
     return None
 
 
-def _lstm_layer_trials() -> list[Trial]:
-    rng = _rng(7302)
-    trials = []
-    for k, (b, t, i, h, _) in enumerate(SHAPES):
-        x = torch.from_numpy(rng.normal(size=(b, t, i)))
-        state = None if k % 2 else tuple(torch.from_numpy(rng.normal(scale=0.8, size=(1, b, h))) for _ in "hc")
-        extra = ", state=None" if state is None else ", state given"
-        trials.append(Trial(_label(b, t, i, h, None) + extra, (x, *_tensors(rng, 4, i, h), state)))
-    x = torch.from_numpy(rng.normal(size=(2, 3, 2)))
-    state = tuple(torch.from_numpy(rng.normal(size=(1, 2, 3))) for _ in "hc")
-    trials.append(Trial(_label(2, 3, 2, 3, None) + ", state given, no biases", (x, *_tensors(rng, 4, 2, 3, bias=False), state)))
-    return trials
-
-
-def _run_layer(function: Callable, args: tuple) -> Any:
-    """Call the student's layer with the reference cell in place of their
-    `lstm_cell`, if it uses one: a mistake in Part A is not charged twice."""
-    scope = getattr(function, "__globals__", {})
-    if not callable(scope.get("lstm_cell")):
-        return function(*args)
-    own = scope["lstm_cell"]
-    scope["lstm_cell"] = ref.lstm_cell
-    try:
-        return function(*args)
-    finally:
-        scope["lstm_cell"] = own
-
-
 def _compare_lstm_layer(got: Any, expected: tuple) -> str | None:
     if not isinstance(got, tuple) or len(got) != 2 or not isinstance(got[1], tuple) or len(got[1]) != 2:
         return f"should return (output, (h_n, c_n)) but returned a {describe_type(got)} of another form"
     return (compare_tensor("the output", got[0], expected[0], time_axis=1, **A3_TOL)
             or _compare_pair(got[1], expected[1], ("h_n", "c_n"), "(h_n, c_n)"))
-
-
-GRU_PROBES = {"z": {"n": +1}, "n": {"z": -1}}  # h_t = (1 - z) + z * h_prev; h_t = n
-
-
-def _gru_trials() -> list[Trial]:
-    rng = _rng(7303)
-    trials = []
-    for b, _, i, h, _ in SHAPES[1:] + SHAPES[:1]:  # hidden_size=1 later: there r*(W h) = W (r*h)
-        for reset_after in (True, False):
-            x, hp = torch.from_numpy(rng.normal(size=(b, i))), torch.from_numpy(rng.normal(scale=0.7, size=(b, h)))
-            trials.append(Trial(_gate_label(b, i, h, f", reset_after={reset_after}"),
-                                (x, hp, *_tensors(rng, 3, i, h), reset_after)))
-    for reset_after in (True, False):
-        x, hp = torch.from_numpy(rng.normal(size=(3, 2))), torch.from_numpy(rng.normal(size=(3, 4)))
-        trials.append(Trial(_gate_label(3, 2, 4, f", bias_ih = bias_hh = None, reset_after={reset_after}"),
-                            (x, hp, *_tensors(rng, 3, 2, 4, bias=False), reset_after)))
-    for gate, settings in GRU_PROBES.items():
-        for reset_after in (True, False):
-            w_ih, w_hh, b_ih, b_hh = _tensors(rng, 3, 2, 3)
-            x, hp = torch.from_numpy(rng.normal(size=(4, 2))), torch.from_numpy(rng.normal(size=(4, 3)))
-            held = ", ".join(f"{g}={'1' if v > 0 else '0'}" for g, v in settings.items())
-            trials.append(Trial(f"probe of the {GATE_NAMES[gate]} (held: {held}), reset_after={reset_after}",
-                                (x, hp, w_ih, w_hh, _saturated(b_ih, 3, "rzn", settings), b_hh, reset_after)))
-    return trials
 
 
 def _explain_gru(passed: list[tuple[Trial, bool]]) -> str | None:
@@ -802,26 +551,6 @@ def _compare_gru(got: Any, expected: torch.Tensor) -> str | None:
 
 # Part D is graded on properties, so its messages carry the hints themselves.
 ORTHO_TOL, BIAS_TOL = 1e-5, 1e-6
-
-
-def _init_trials() -> list[Trial]:
-    def build(seed: int, *args, **kwargs) -> Callable[[], tuple]:
-        def make() -> tuple:
-            torch.manual_seed(seed)
-            return (nn.LSTM(*args, **kwargs),)
-        return make
-    specs = [((3, 5), {}), ((30, 40), {}), ((4, 6), {"num_layers": 2, "bidirectional": True}), ((1, 1), {}),
-             ((7, 2), {"batch_first": True})]
-    return [Trial(f"nn.LSTM({', '.join(map(str, a))}{''.join(f', {k}={v}' for k, v in kw.items())})",
-                  build(7304 + n, *a, **kw)) for n, (a, kw) in enumerate(specs)]
-
-
-def _run_init(function: Callable, args: tuple) -> dict[str, torch.Tensor]:
-    """Call the initializer on a fresh module; what counts is the module afterwards."""
-    (lstm,) = args
-    torch.manual_seed(7399)
-    function(lstm)
-    return {"hidden_size": lstm.hidden_size, **{n: p.detach().clone().double() for n, p in lstm.named_parameters()}}
 
 
 def _untouched(name: str, param: torch.Tensor, hidden: int) -> str | None:
@@ -877,6 +606,12 @@ def _check_biases(got: dict, suffix: str, hidden: int) -> str | None:
 
 
 def _compare_init(got: Any, expected: dict) -> str | None:
+    same_form = isinstance(got, dict) and set(got) == set(expected) and got["hidden_size"] == expected["hidden_size"] \
+        and all(isinstance(got[k], torch.Tensor) and got[k].shape == v.shape
+                for k, v in expected.items() if k != "hidden_size")
+    if not same_form:  # (and no work on sizes the grader did not choose)
+        return ("the LSTM's parameters changed names or shapes: initialize the given tensors in place "
+                "(under torch.no_grad(), with nn.init functions or .copy_/.fill_)")
     hidden = got["hidden_size"]
     for name, param in got.items():
         if name == "hidden_size" or name.startswith("bias"):
@@ -896,15 +631,6 @@ def _compare_init(got: Any, expected: dict) -> str | None:
     return None
 
 
-def _count_trials() -> list[Trial]:
-    specs = [("RNN", 1, 1, 1, False, True), ("LSTM", 3, 5, 1, False, True), ("GRU", 3, 5, 1, False, True),
-             ("RNN", 7, 4, 2, False, True), ("LSTM", 2, 6, 3, False, True), ("GRU", 5, 3, 2, True, True),
-             ("LSTM", 4, 7, 2, True, True), ("RNN", 6, 5, 1, True, False), ("LSTM", 9, 2, 2, False, False),
-             ("GRU", 1, 8, 1, False, True)]
-    return [Trial(f"{k}(input_size={i}, hidden_size={h}, num_layers={n}, bidirectional={d}, bias={b})",
-                  (k, i, h, n, d, b)) for k, i, h, n, d, b in specs]
-
-
 def _compare_count(got: Any, expected: int) -> str | None:
     if isinstance(got, bool) or not isinstance(got, (int, np.integer)):
         return f"should return an int but returned a {describe_type(got)}"
@@ -913,56 +639,84 @@ def _compare_count(got: Any, expected: int) -> str | None:
     return None
 
 
-def _recall_trials() -> list[Trial]:
-    generator = torch.Generator().manual_seed(730_517)  # the held-out seed: in no notebook
-    return [Trial(f"{n} held-out sequences of seq_len={ref.RECALL_SEQ_LEN}", ref.recall_batch(n, generator))
-            for n in (2000,)]
-
-
 RECALL_TARGET = 0.95
+MAX_HIDDEN, MAX_LAYERS = 512, 4  # a RecallNet larger than this is not rebuilt
 
 
-def _run_recall(model: Callable, args: tuple) -> tuple[Any, torch.Tensor]:
-    x, y = args
-    if model is None:  # the notebook's training cell leaves None when Part F is not done
-        raise NotImplementedError()
-    if isinstance(model, nn.Module):
-        model.eval()
-    with torch.no_grad():
-        return model(x), y
+def _held_out() -> tuple[torch.Tensor, torch.Tensor]:
+    """The held-out sequences of Part F and their targets: made here, from a
+    seed in no notebook, and never sent to the student's kernel."""
+    return ref.recall_batch(2000, torch.Generator().manual_seed(730_517))
 
 
-def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
-    """Fraction of rows whose largest logit is the target."""
-    return float((logits.argmax(dim=-1) == y).double().mean())
+def rebuild_recall_net(got: Any) -> RecallNet | str:
+    """The RecallNet described by what the kernel sent (settings and weights),
+    or a message saying why it cannot be rebuilt."""
+    if not isinstance(got, dict) or got.get("class") != "RecallNet":
+        name = got.get("class") if isinstance(got, dict) else describe_type(got)
+        return (f"the model should be the RecallNet that train_recall_model trained (the class given in "
+                f"the notebook), not a {name}")
+    kind, hidden, layers, state = (got.get(k) for k in ("kind", "hidden_size", "num_layers", "state"))
+    if kind not in ("LSTM", "GRU") or type(hidden) is not int or type(layers) is not int \
+            or not (1 <= hidden <= MAX_HIDDEN and 1 <= layers <= MAX_LAYERS):
+        return (f"the RecallNet's settings are not usable: kind 'LSTM' or 'GRU', hidden_size from 1 to "
+                f"{MAX_HIDDEN}, num_layers from 1 to {MAX_LAYERS}")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        return "the RecallNet's weights did not come back as tensors"
+    with torch.random.fork_rng():  # the random initial weights are overwritten: leave the global RNG alone
+        torch.manual_seed(0)
+        net = RecallNet(kind, hidden, layers)
+    try:
+        net.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+    except (RuntimeError, KeyError, TypeError):
+        return (f"the weights do not fit a RecallNet({kind!r}, {hidden}, {layers}): "
+                f"return the RecallNet you trained, unchanged")
+    return net.eval()
 
 
 def held_out_recall_accuracy(model: nn.Module) -> float:
-    """Accuracy of a trained a3 recall model on the hidden test's held-out
-    sequences: what tests/test_training_parts.py measures the reference by."""
-    (logits, y), = (_run_recall(model, trial.make()) for trial in _recall_trials())
-    return _accuracy(logits, y)
+    """Accuracy on Part F's held-out sequences of a trained model, measured as
+    grading measures it (rebuilt from its settings and weights): what
+    tests/test_training_parts.py measures the reference by."""
+    (sent,) = wire.unpack(*wire.pack([a3_gated.run_model(model, ())]))
+    net = rebuild_recall_net(sent)
+    if isinstance(net, str):
+        raise ValueError(net)
+    x, y = _held_out()
+    return ref.accuracy(net, x, y)
 
 
 def _compare_recall(got: Any, expected: Any) -> str | None:
-    logits, y = got
-    shape = (y.shape[0], ref.RECALL_SYMBOLS)
-    if not isinstance(logits, torch.Tensor):
-        return f"model(x) should return a torch.Tensor of logits but returned a {describe_type(logits)}"
-    if tuple(logits.shape) != shape:
-        return (f"model(x) should return logits of shape {shape}, one row per sequence, but returned shape "
-                f"{tuple(logits.shape)}")
-    acc = _accuracy(logits, y)
+    net = rebuild_recall_net(got)
+    if isinstance(net, str):
+        return net
+    x, y = _held_out()
+    acc = ref.accuracy(net, x, y)
     if acc < RECALL_TARGET:
         return (f"the accuracy on held-out sequences is {acc:.3f}; this part needs {RECALL_TARGET} "
-                f"(chance is {1 / ref.RECALL_SYMBOLS:.3f})")
+                f"(chance is {1 / a3_gated.RECALL_SYMBOLS:.3f})")
     return None
+
+
+def _layer_chain(args: tuple) -> list[tuple[tuple, Any]]:
+    """The lstm_cell calls a correct lstm_layer makes, with their results."""
+    x, weight_ih, weight_hh, bias_ih, bias_hh, state = args
+    batch, hidden = x.shape[0], weight_hh.shape[1]
+    if state is None:
+        h, c = (torch.zeros(batch, hidden, dtype=x.dtype) for _ in "hc")
+    else:
+        h, c = state[0][0], state[1][0]
+    calls = []
+    for t in range(x.shape[1]):
+        step = (x[:, t], (h, c), weight_ih, weight_hh, bias_ih, bias_hh)
+        h, c = ref.lstm_cell(*step)
+        calls.append((step, (h, c)))
+    return calls
 
 
 A3_CASES: dict[str, Case] = {
     "a3.lstm_cell": Case(
         title="lstm_cell",
-        trials=_lstm_cell_trials,
         reference=ref.lstm_cell,
         compare=_compare_lstm_cell,
         explain=_explain_probes,
@@ -985,10 +739,9 @@ A3_CASES: dict[str, Case] = {
     ),
     "a3.lstm_layer": Case(
         title="lstm_layer",
-        trials=_lstm_layer_trials,
         reference=ref.lstm_layer,
         compare=_compare_lstm_layer,
-        run=_run_layer,
+        chain=_layer_chain,
         mistakes=(
             Mistake(m.layer_ignores_state, "the result matches a layer that starts from zeros: "
                     "start from the given state (h_0, c_0) when it is not None"),
@@ -1005,7 +758,6 @@ A3_CASES: dict[str, Case] = {
     ),
     "a3.gru_cell": Case(
         title="gru_cell",
-        trials=_gru_trials,
         reference=ref.gru_cell,
         compare=_compare_gru,
         explain=_explain_gru,
@@ -1026,10 +778,8 @@ A3_CASES: dict[str, Case] = {
     ),
     "a3.init_lstm_": Case(
         title="init_lstm_",
-        trials=_init_trials,
         reference=ref.init_lstm_,
         compare=_compare_init,
-        run=_run_init,
         by_properties=True,
         mistakes=(
             Mistake(m.init_orthogonal_whole, "not to the whole matrix"),
@@ -1044,10 +794,8 @@ A3_CASES: dict[str, Case] = {
     ),
     "a3.param_count": Case(
         title="param_count",
-        trials=_count_trials,
         reference=ref.param_count,
         compare=_compare_count,
-        hides_torch="the count must come from a formula, not from a module",
         mistakes=(
             Mistake(m.count_one_bias, "the count matches one bias vector per gate: PyTorch keeps two, "
                     "bias_ih and bias_hh"),
@@ -1062,15 +810,13 @@ A3_CASES: dict[str, Case] = {
     ),
     "a3.trained_model": Case(
         title="the trained model",
-        trials=_recall_trials,
-        reference=ref.recall_oracle,
+        reference=None,
         compare=_compare_recall,
-        run=_run_recall,
         by_properties=True,
-        error_hints=(("Double", "the model must take float32 input, the dtype of the task's x"),),
         mistakes=(
-            Mistake(m.recall_last_step, "this part needs 0.95"),
-            Mistake(m.recall_every_step, "should return logits of shape"),
+            Mistake(m.recall_untrained, "this part needs 0.95"),
+            Mistake(m.recall_rule, "the model should be the RecallNet that train_recall_model trained"),
+            Mistake(m.recall_resized, "the weights do not fit a RecallNet"),
         ),
     ),
 }

@@ -14,6 +14,9 @@ import numpy as np
 
 def describe_type(value: Any) -> str:
     """A short name for the type of `value`, as a student would write it."""
+    type_name = getattr(value, "type_name", None)
+    if type(value).__name__ == "Opaque" and isinstance(type_name, str):
+        return type_name  # a result the grader received only as its type's name
     kind = type(value)
     module = kind.__module__.split(".")[0]
     return kind.__name__ if module == "builtins" else f"{module}.{kind.__name__}"

@@ -103,6 +103,13 @@ def params_float32(rnn: nn.RNN, head: nn.Linear):
     return {k: v.astype(np.float32) for k, v in params.items()}
 
 
+def params_shared(rnn: nn.RNN, head: nn.Linear):
+    """Right values, but for a float64 module the arrays are the module's own memory."""
+    params = ref.rnn_params_from_torch(rnn, head)
+    own = {"weight_ih": rnn.weight_ih_l0, "weight_hh": rnn.weight_hh_l0, "weight_hy": head.weight}
+    return {**params, **{k: np.asarray(t.detach().numpy(), dtype=np.float64) for k, t in own.items()}}
+
+
 def params_no_validation(rnn: nn.RNN, head: nn.Linear):
     """Converts any RNN, even ones the NumPy forward pass cannot run."""
     state = dict(rnn.named_parameters())
@@ -528,11 +535,30 @@ def count_gates_swapped(kind, input_size, hidden_size, num_layers=1, bidirection
     return _formula(other, input_size, hidden_size, num_layers, bidirectional, bias)
 
 
-def recall_last_step(x):
-    """Predicts the last symbol: no memory at all."""
-    return x[:, -1, :-1]  # (n, symbols)
+class MarkedSymbol(nn.Module):
+    """A hand-written rule with no network and no training: reads the marked
+    step's symbol off the input (perfect accuracy, and not what Part F asks)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return ref.recall_oracle(x)
 
 
-def recall_every_step(x):
-    """Returns a prediction for every step instead of one per sequence."""
-    return x[:, :, :-1]  # (n, T, symbols)
+def _untrained_recall_net() -> nn.Module:
+    """A RecallNet as built, never trained."""
+    from .sandboxed.a3_gated import RecallNet
+
+    with torch.random.fork_rng():  # importing this module leaves the global RNG alone
+        torch.manual_seed(0)
+        return RecallNet().eval()
+
+
+def _resized_recall_net() -> nn.Module:
+    """A trained-looking RecallNet whose weights do not fit its settings."""
+    net = _untrained_recall_net()
+    net.rnn.hidden_size = 12  # the settings say 12, the weights are 48 wide
+    return net
+
+
+recall_rule = MarkedSymbol()
+recall_untrained = _untrained_recall_net()
+recall_resized = _resized_recall_net()

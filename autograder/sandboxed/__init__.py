@@ -1,0 +1,7 @@
+"""The half of grading that runs beside the student's code, in the sandbox.
+
+It calls the student's functions on each graded part's inputs and sends back
+plain data. It knows no right answer: the grader judges in its own process
+(`autograder.cases`). Only `engine`, `wire`, `hiding`, `inputs` and the
+assignment's own module are mounted into a student's sandbox.
+"""
