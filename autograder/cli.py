@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from . import notebooks
+from . import notebooks, sandbox
 from .grading import Options, Result, Workspace, collect, summary_table
 
 
@@ -26,7 +26,16 @@ def cmd_release(args: argparse.Namespace) -> int:
 
 def _options(args: argparse.Namespace) -> Options:
     return Options(workspace=Path(args.workspace), db_url=args.db_url, cell_timeout=args.timeout,
-                   memory_gib=args.memory_gib, student_timeout=args.student_timeout)
+                   memory_gib=args.memory_gib, student_timeout=args.student_timeout,
+                   sandbox=not getattr(args, "no_sandbox", False))
+
+
+NO_SANDBOX_WARNING = """
+!!! --no-sandbox: the students' notebooks run UNCONFINED, as you, with your files,
+!!! your network and your processes in reach. Verdicts are still made outside their
+!!! kernels, but a submission can read and damage anything you can. Use it only for
+!!! notebooks you trust. This run's report records it.
+"""
 
 
 def _finish(workspace: Workspace, results: list[Result]) -> int:
@@ -51,6 +60,15 @@ def cmd_grade(args: argparse.Namespace) -> int:
     if not found:
         print(f"no submissions found in {args.submissions}", file=sys.stderr)
         return 2
+    if workspace.options.sandbox:
+        problem = sandbox.available()
+        if problem:
+            print(f"cannot grade: the sandbox is not available ({problem}).\n"
+                  "Install bubblewrap (see the README), or pass --no-sandbox to grade unconfined "
+                  "(only for notebooks you trust).", file=sys.stderr)
+            return 2
+    else:
+        print(NO_SANDBOX_WARNING, file=sys.stderr)
     print(f"grading {len(found)} submissions of {args.assignment} in {workspace.path}")
     try:
         workspace.prepare()
@@ -58,8 +76,11 @@ def cmd_grade(args: argparse.Namespace) -> int:
         print(f"could not set up the grading workspace: {error}", file=sys.stderr)
         return 2
     results = []
-    for entry in tqdm(found, desc="grading", unit="student"):
-        results.append(workspace.grade(entry))
+    for index, entry in enumerate(tqdm(found, desc="grading", unit="student")):
+        result = workspace.grade(entry, index)
+        if not workspace.options.sandbox:
+            result.notes.append("graded WITHOUT a sandbox (--no-sandbox)")
+        results.append(result)
     return _finish(workspace, results)
 
 
@@ -99,6 +120,9 @@ def parser() -> argparse.ArgumentParser:
                        help="seconds per notebook cell (default: the assignment's own setting, else 30)")
         p.add_argument("--memory-gib", type=float, default=4.0, help="memory limit per submission (default: 4)")
         p.add_argument("--student-timeout", type=int, default=900, help="seconds per submission (default: 900)")
+        if name == "grade":
+            p.add_argument("--no-sandbox", action="store_true",
+                           help="run the notebooks without the bubblewrap sandbox (unsafe; recorded in the report)")
         p.set_defaults(run=run)
     return top
 

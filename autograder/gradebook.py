@@ -1,0 +1,59 @@
+"""Record a graded submission in nbgrader's gradebook, as `nbgrader autograde` would.
+
+The notebook ran in the sandbox and the scores were decided by the grader, so
+nbgrader's own execution and scoring are not used; what they leave behind is
+reproduced: the submission's rows (updated in place on re-grading, so manual
+grades and comments survive), each test cell's auto score, written answers
+left for manual grading (or 0 with "No response." when untouched), and the
+notebook in `autograded/<student>/<assignment>/` with nbgrader's metadata,
+for Formgrader, `nbgrader generate_feedback` and `nbgrader export`.
+Checked against real `nbgrader autograde` row by row (nbgrader 0.9.6).
+"""
+from __future__ import annotations
+
+import copy
+import warnings
+from pathlib import Path
+
+import nbformat
+
+
+def record(course_root: Path, db_url: str, assignment: str, notebook: str, student: str,
+           executed: nbformat.NotebookNode, scores: dict[str, float | None]) -> None:
+    """Write one student's submission of `notebook` (its name without .ipynb):
+    `scores` maps every autograded test cell's grade_id to its points."""
+    from nbgrader import utils
+    from nbgrader.api import Gradebook
+    from nbgrader.preprocessors import CheckCellMetadata, DeduplicateIds, OverwriteCells, OverwriteKernelspec
+
+    resources = {"nbgrader": {"notebook": notebook, "assignment": assignment, "student": student,
+                              "db_url": db_url}}
+    nb = copy.deepcopy(executed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SQLAlchemy's "not in session" warnings, as in nbgrader itself
+        for step in (DeduplicateIds(), OverwriteKernelspec(), OverwriteCells(add_missing_cells=True),
+                     CheckCellMetadata()):
+            nb, resources = step.preprocess(nb, resources)
+        with Gradebook(db_url, "rnn-course") as gb:
+            gb.update_or_create_student(student)
+            gb.update_or_create_submission(assignment, student)
+            for cell in nb.cells:
+                meta = cell.metadata.get("nbgrader", {})
+                grade_id = meta.get("grade_id")
+                if utils.is_grade(cell):
+                    grade = gb.find_grade(grade_id, notebook, assignment, student)
+                    if cell.cell_type == "code" and not utils.is_solution(cell):
+                        grade.auto_score = float(scores[grade_id] or 0.0)
+                    else:  # a written answer: 0 if untouched, else for a person to grade
+                        grade.auto_score, _ = utils.determine_grade(cell)
+                    grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
+                if utils.is_solution(cell) or utils.is_task(cell):
+                    comment = gb.find_comment(grade_id, notebook, assignment, student)
+                    same = meta.get("checksum") == utils.compute_checksum(cell)
+                    comment.auto_comment = "No response." if same and not utils.is_task(cell) else None
+            gb.db.commit()
+            gb.find_submission_notebook(notebook, assignment, student).late_submission_penalty = None
+            gb.db.commit()
+    folder = course_root / "autograded" / student / assignment
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, folder / f"{notebook}.ipynb")

@@ -1,0 +1,151 @@
+"""The sandbox a student's kernel runs in: bubblewrap (`bwrap`), with limits.
+
+Inside, the kernel sees a read-only system (/usr, /etc and this Python
+environment), its own empty /tmp, a fresh /proc and /dev, the grader's
+kernel-side package (`autograder/sandboxed/`: input generators, no answers)
+read-only at /opt/grader, and one writable folder: its scratch folder. It does
+not see `solutions/`, the grading workspace (other students, the gradebook,
+the reports), the rest of the `autograder` package, the home folders, or the
+instructor's environment variables (the environment is cleared). It has no
+network (a new network namespace with only a loopback), its own process
+namespace (nothing outside is visible; when the kernel is stopped, every
+process it started dies with the namespace), runs as an unprivileged user
+(`nobody`, uid 65534) with no capabilities, and under limits on memory,
+processes, open files, file size and CPU time.
+
+bwrap is Debian's `bubblewrap` package. Run as root, it needs no user
+namespaces; as another user, it needs unprivileged user namespaces (the
+default on Debian and Ubuntu). In a Docker container it needs
+`--cap-add SYS_ADMIN --security-opt seccomp=unconfined` (and, on hosts with
+AppArmor, `--security-opt apparmor=unconfined`).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+NOBODY = 65534
+GRADER_DIR = "/opt/grader"  # where the kernel-side package is mounted
+KERNEL_FILES = ("__init__.py", "engine.py", "wire.py", "hiding.py", "inputs.py")  # + the assignment's module
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one student's kernel and everything it starts."""
+
+    memory_gib: float = 4.0  # address space per process
+    processes: int = 256  # processes of the sandbox user (RLIMIT_NPROC)
+    open_files: int = 1024
+    file_mib: int = 256  # largest file it may write
+    cpu_seconds: int = 1800  # CPU time per process
+
+    def prlimit(self) -> list[str]:
+        memory = int(self.memory_gib * 2**30)
+        return ["prlimit", f"--as={memory}", f"--nproc={self.processes}", f"--nofile={self.open_files}",
+                f"--fsize={self.file_mib * 2**20}", f"--cpu={self.cpu_seconds}", "--"]
+
+
+def available() -> str | None:
+    """None if the sandbox works here, else why not (in words)."""
+    if shutil.which("bwrap") is None:
+        return "bubblewrap is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
+    for tool in ("prlimit", "setpriv"):
+        if shutil.which(tool) is None:
+            return f"{tool} (util-linux) is not installed"
+    try:
+        done = subprocess.run([*_bwrap_base(), "--", "/bin/true"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"bwrap could not start: {error}"
+    if done.returncode != 0:
+        return ("bwrap cannot create its namespaces here: " + done.stderr.strip()[:300] +
+                " (in a container: --cap-add SYS_ADMIN --security-opt seccomp=unconfined)")
+    return None
+
+
+def _python_paths() -> list[Path]:
+    """The folders this Python needs: its environment and its installation."""
+    paths = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(sys.executable).resolve().parent.parent}
+    system = [Path("/usr"), Path("/etc")]
+    return sorted(p for p in paths if not any(p == s or s in p.parents for s in system))
+
+
+def _parents_755(path: Path) -> list[str]:
+    """bwrap makes the parent folders of a mount point private (0700) unless told."""
+    args: list[str] = []
+    for parent in reversed(path.parents):
+        if str(parent) != "/":
+            args += ["--perms", "0755", "--dir", str(parent)]
+    return args
+
+
+def _bwrap_base() -> list[str]:
+    args = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+            "--die-with-parent", "--new-session", "--hostname", "grading",
+            "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc",
+            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    for link in ("bin", "lib", "lib64", "sbin"):
+        target = Path("/", link)
+        if target.is_symlink():
+            args += ["--symlink", os.readlink(target), f"/{link}"]
+        elif target.is_dir():
+            args += ["--ro-bind", str(target), f"/{link}"]
+    if os.geteuid() != 0:
+        args += ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY)]
+    return args
+
+
+def kernel_package(target: Path, assignment_module: str) -> Path:
+    """Copy the kernel-side package (the shared files and one assignment's
+    module, nothing else) into `target`/sandboxed; return `target`."""
+    source = Path(__file__).resolve().parent / "sandboxed"
+    package = target / "sandboxed"
+    if package.exists():
+        shutil.rmtree(package)
+    package.mkdir(parents=True)
+    for name in (*KERNEL_FILES, f"{assignment_module}.py"):
+        shutil.copy(source / name, package / name)
+    for path in (target, package, *package.iterdir()):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return target
+
+
+def prepare_scratch(scratch: Path) -> None:
+    """A fresh, empty folder that the sandbox user owns."""
+    if scratch.exists():
+        shutil.rmtree(scratch)
+    scratch.mkdir(parents=True)
+    if os.geteuid() == 0:
+        os.chown(scratch, NOBODY, NOBODY)
+    scratch.chmod(0o700 if os.geteuid() == 0 else 0o755)
+    for parent in scratch.parents:  # the sandbox user must reach the scratch folder's mount point
+        if parent == Path("/"):
+            break
+
+
+def kernel_command(scratch: Path, package: Path, limits: Limits, sandbox: bool) -> list[str]:
+    """The argv of a kernel (with "{connection_file}" for jupyter_client to fill)."""
+    env = {"HOME": str(scratch), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "LANG": "C.UTF-8",
+           "MPLBACKEND": "Agg", "MPLCONFIGDIR": str(scratch / ".matplotlib"), "PYTHONNOUSERSITE": "1",
+           "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+           "PYTHONPATH": "", "JUPYTER_PLATFORM_DIRS": "1"}
+    python = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+              "--HistoryManager.enabled=False"]
+    if not sandbox:  # --no-sandbox: the same kernel and limits, unconfined
+        return [*limits.prlimit(), "env", "-i", *[f"{k}={v}" for k, v in env.items()], *python]
+    args = [*limits.prlimit(), *_bwrap_base(), "--clearenv"]
+    for key, value in env.items():
+        args += ["--setenv", key, value]
+    for path in _python_paths():
+        args += [*_parents_755(path), "--ro-bind", str(path), str(path)]
+    args += [*_parents_755(Path(GRADER_DIR)), "--ro-bind", str(package), GRADER_DIR]
+    args += [*_parents_755(scratch), "--bind", str(scratch), str(scratch), "--chdir", str(scratch)]
+    if os.geteuid() == 0:  # drop to nobody inside, so that RLIMIT_NPROC holds and no capability is left
+        args += ["--", "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+                 "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
+    else:
+        args += ["--"]
+    return args + python

@@ -1,0 +1,212 @@
+"""Run one student's notebook in a sandboxed kernel, driven from the grader.
+
+The grader (this process) holds the notebook and talks to the kernel over
+jupyter's messaging, through unix sockets in the student's scratch folder
+(the only folder the sandbox can write). It executes the cells one by one,
+then, for each graded part, asks the kernel to call the student's function on
+the part's inputs; what comes back is read at once as plain data. Nothing the
+kernel does later can change what was read, and no verdict is computed there.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from jupyter_client.kernelspec import KernelSpec
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import ensure_async, run_sync
+from nbclient import NotebookClient
+from nbclient.exceptions import DeadKernelError
+
+from . import sandbox
+
+RESULT_MIME = "application/vnd.rnn-course.result+json"
+MAX_OUTPUT_BYTES = 200_000  # text and images kept per cell; the rest is dropped with a note
+MAX_RESULT_BYTES = 32 * 2**20
+
+
+class _SandboxKernelManager(AsyncKernelManager):
+    """A kernel started by our own command (bwrap ...) over unix sockets."""
+
+    def __init__(self, argv: list[str], scratch: Path, **kwargs: Any):
+        super().__init__(transport="ipc", connection_file=str(scratch / "kernel.json"), **kwargs)
+        self._kernel_spec = KernelSpec(argv=argv, display_name="sandboxed Python", language="python",
+                                       interrupt_mode="message", env={})
+
+    def write_connection_file(self, **kwargs: Any) -> None:
+        super().write_connection_file(**kwargs)
+        if os.geteuid() == 0:  # the kernel runs as nobody and must read it
+            os.chown(self.connection_file, sandbox.NOBODY, sandbox.NOBODY)
+
+
+class _Client(NotebookClient):
+    """nbclient with a cap on how much output one cell may produce, and a
+    death check on the kernel's process (the heartbeat alone misses a kernel
+    that exits at once inside the sandbox)."""
+
+    async def _async_check_alive(self) -> None:
+        provisioner = getattr(self.km, "provisioner", None)
+        process = getattr(provisioner, "process", None)
+        if process is not None and process.poll() is not None:
+            raise DeadKernelError("Kernel died")
+        await super()._async_check_alive()
+
+    async def _async_poll_output_msg(self, parent_msg_id: str, cell: Any, cell_index: int) -> None:
+        """Wait for the cell's outputs, but give up when the kernel is gone."""
+        import asyncio
+
+        task = asyncio.ensure_future(super()._async_poll_output_msg(parent_msg_id, cell, cell_index))
+        while not task.done():
+            await asyncio.wait([task], timeout=1)
+            provisioner = getattr(self.km, "provisioner", None)
+            process = getattr(provisioner, "process", None)
+            if not task.done() and process is not None and process.poll() is not None:
+                task.cancel()
+                raise DeadKernelError("Kernel died")
+        return task.result()
+
+    def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> Any:
+        size = sum(len(json.dumps(o)) for o in outs[-50:]) if outs else 0
+        if size > MAX_OUTPUT_BYTES or len(outs) > 500:
+            if not any(o.get("name") == "grader-note" for o in outs):
+                outs.append(nbformat.v4.new_output("stream", name="stdout",
+                                                   text="\n[output cut here: too long]\n"))
+                outs[-1]["name"] = "grader-note"
+            return None
+        return super().output(outs, msg, display_id, cell_index)
+
+
+@dataclass
+class Settings:
+    """How one kernel is run."""
+
+    scratch: Path
+    package: Path  # the kernel-side package folder (mounted read-only)
+    limits: sandbox.Limits
+    sandbox: bool
+    cell_timeout: int
+    startup_timeout: int = 120
+
+
+TIMEOUT_ERROR = {
+    "ename": "CellTimeoutError",
+    "evalue": "this cell did not finish in time (an endless loop, or far too slow)",
+    "traceback": ["CellTimeoutError: this cell did not finish in time (an endless loop, or far too slow)"],
+}
+
+
+class Kernel:
+    """One sandboxed kernel, started on entering and killed (with everything it
+    started) on leaving."""
+
+    def __init__(self, nb: nbformat.NotebookNode, settings: Settings):
+        self.nb, self.settings = nb, settings
+        sandbox.prepare_scratch(settings.scratch)
+        argv = sandbox.kernel_command(settings.scratch, settings.package, settings.limits, settings.sandbox)
+        self.km = _SandboxKernelManager(argv, settings.scratch)
+        self.client = _Client(nb, km=self.km, timeout=settings.cell_timeout, allow_errors=True,
+                              interrupt_on_timeout=True, error_on_timeout=TIMEOUT_ERROR,
+                              startup_timeout=settings.startup_timeout, record_timing=False,
+                              resources={"metadata": {"path": str(settings.scratch)}})
+        self.alive = False
+
+    def __enter__(self) -> "Kernel":
+        self.client.start_new_kernel(cwd=str(self.settings.scratch))
+        self.client.start_new_kernel_client()
+        self.alive = True
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the kernel: bwrap dies, and with its process namespace every
+        process the notebook started."""
+        try:
+            if self.client.kc is not None:
+                self.client.kc.stop_channels()
+        except Exception:
+            pass
+        try:
+            if self.km.has_kernel:
+                run_sync(self.km.shutdown_kernel)(now=True)
+        except Exception:
+            pass
+        try:
+            run_sync(lambda: ensure_async(self.km.cleanup_resources()))()
+        except Exception:
+            pass
+        self.alive = False
+
+    def _process_alive(self) -> bool:
+        process = getattr(getattr(self.km, "provisioner", None), "process", None)
+        return process is not None and process.poll() is None
+
+    def run_cell(self, index: int) -> str:
+        """Execute cell `index`: "ok" (errors included), "timeout" or "dead"."""
+        cell = self.nb.cells[index]
+        try:
+            self.client.execute_cell(cell, index)
+        except DeadKernelError:
+            self.alive = False
+            return "dead"
+        if not self._process_alive():
+            self.alive = False
+            return "dead"
+        if any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", [])):
+            return "timeout"
+        return "ok"
+
+    def call(self, code: str, timeout: int) -> tuple[str, list]:
+        """Run grader code in the kernel: (status, its outputs)."""
+        cell = nbformat.v4.new_code_cell(code)
+        self.client.timeout = timeout
+        self.nb.cells.append(cell)  # nbclient writes the cell back at its index
+        try:
+            try:
+                self.client.execute_cell(cell, len(self.nb.cells) - 1, store_history=False)
+            finally:
+                self.client.timeout = self.settings.cell_timeout
+                self.nb.cells.pop()
+        except DeadKernelError:
+            self.alive = False
+            return "dead", []
+        if not self._process_alive():
+            self.alive = False
+            return "dead", []
+        if any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", [])):
+            return "timeout", []
+        return "ok", list(cell.get("outputs", []))
+
+
+def collect_code(assignment_module: str, part: str, tables: list | None) -> str:
+    """The code the grader runs in the kernel to collect one part."""
+    return (f"import sys as _s\n"
+            f"_s.path.insert(0, {sandbox.GRADER_DIR!r} if _s.path[0] != {sandbox.GRADER_DIR!r} else _s.path[0])\n"
+            f"from sandboxed.engine import display_result as _grader_display\n"
+            f"_grader_display({assignment_module!r}, {part!r}, globals(), {json.dumps(tables)!r})\n")
+
+
+def read_result(outputs: list) -> tuple[str, bytes] | None:
+    """The (JSON, npz) pair a collect call displayed, or None."""
+    import base64
+
+    for output in outputs:
+        data = output.get("data", {}) if output.get("output_type") == "display_data" else {}
+        payload = data.get(RESULT_MIME)
+        if isinstance(payload, dict) and isinstance(payload.get("json"), str) \
+                and isinstance(payload.get("npz"), str) and len(payload["npz"]) < MAX_RESULT_BYTES:
+            try:
+                return payload["json"], base64.b64decode(payload["npz"], validate=True)
+            except ValueError:
+                return None
+    return None
+
+
+def deadline(seconds: float) -> float:
+    return time.monotonic() + seconds
