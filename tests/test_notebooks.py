@@ -109,3 +109,93 @@ def test_toc_lists_every_chapter_and_exercise(root):
     toc = (root / "_toc.yml").read_text()
     for path in [*(root / "chapters").glob("*.md"), *(root / "exercises").rglob("*.ipynb")]:
         assert str(path.relative_to(root).with_suffix("")) in toc, f"{path} is not in _toc.yml"
+
+
+def _cells(path: Path) -> dict[str, nbformat.NotebookNode]:
+    nb = nbformat.read(path, as_version=4)
+    return {nbgrader_meta(c)["grade_id"]: c for c in nb.cells if nbgrader_meta(c).get("grade_id")}
+
+
+def _visible(source: str) -> str:
+    return notebooks.HIDDEN.sub("", source)
+
+
+@pytest.mark.parametrize("folder", ["solutions", "exercises"])
+def test_a3_given_recall_net_is_the_graders(root, folder):
+    """The RecallNet students build is the one the grader rebuilds: same
+    parameter names and shapes, same logits from the same weights."""
+    import torch
+    from torch import nn
+
+    from autograder.sandboxed.a3_gated import RECALL_SYMBOLS, RecallNet
+
+    cells = _cells(root / folder / "a3_gated" / "a3_gated.ipynb")
+    given = cells["recall_net"]
+    meta = nbgrader_meta(given)
+    assert meta["locked"] and not meta["grade"] and not meta["solution"]
+    order = list(cells)
+    assert order.index("recall_task") < order.index("recall_net") < order.index("train_recall_model")
+    scope = {"torch": torch, "nn": nn}
+    exec(cells["recall_task"].source, scope)
+    exec(given.source, scope)
+    assert scope["SYMBOLS"] == RECALL_SYMBOLS
+    x = torch.randn(3, 7, RECALL_SYMBOLS + 1)
+    for kind, hidden, layers in [("LSTM", 48, 1), ("GRU", 5, 2), ("LSTM", 3, 4)]:
+        torch.manual_seed(0)
+        theirs = scope["RecallNet"](kind, hidden, layers)
+        ours = RecallNet(kind, hidden, layers)
+        assert {k: v.shape for k, v in theirs.state_dict().items()} == {
+            k: v.shape for k, v in ours.state_dict().items()}
+        ours.load_state_dict(theirs.state_dict(), strict=True)
+        assert torch.equal(theirs(x), ours(x))
+    with pytest.raises(ValueError):
+        scope["RecallNet"]("RNN")
+
+
+def test_a3_visible_test_wants_a_recall_net(root):
+    """Part F's visible test rejects a model that is not the given RecallNet,
+    with a message that says so, before it measures anything."""
+    import torch
+    from torch import nn
+
+    cells = _cells(source_notebook("a3_gated", root))
+    scope = {"torch": torch, "nn": nn}
+    for name in ("recall_task", "recall_net"):
+        exec(cells[name].source, scope)
+
+    class Other(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm, self.head = nn.LSTM(7, 4, batch_first=True), nn.Linear(4, 6)
+
+        def forward(self, x):
+            return self.head(self.lstm(x)[0][:, -1])
+
+    scope.update(model=Other().eval(), training_seconds=1.0)
+    with pytest.raises(AssertionError, match="should return the RecallNet it trained, not a Other"):
+        exec(_visible(cells["test_trained_model"].source), scope)
+    scope.update(model=scope["RecallNet"]("GRU", 8).eval())  # a RecallNet, untrained: measured, too weak
+    with pytest.raises(AssertionError, match="validation accuracy is"):
+        exec(_visible(cells["test_trained_model"].source), scope)
+
+
+def test_a1_visible_test_catches_arrays_that_share_memory(root):
+    """Part C's visible test fails a copy that is a view of a float64 module's
+    tensors, which np.asarray and .numpy() give."""
+    cells = _cells(source_notebook("a1_rnn", root))
+    viewing = '''
+def rnn_params_from_torch(rnn, head):
+    H = rnn.hidden_size
+    get = lambda t, n: np.zeros(n) if t is None else np.asarray(t.detach(), dtype=np.float64)
+    return {"weight_ih": get(rnn.weight_ih_l0, 0), "weight_hh": get(rnn.weight_hh_l0, 0),
+            "bias_ih": get(getattr(rnn, "bias_ih_l0", None), H),
+            "bias_hh": get(getattr(rnn, "bias_hh_l0", None), H),
+            "weight_hy": get(head.weight, 0), "bias_y": get(head.bias, head.out_features)}
+'''
+    scope: dict = {}
+    exec(cells["imports"].source, scope)
+    exec(viewing, scope)
+    with pytest.raises(AssertionError, match=r"params\['weight_ih'\] shares memory with rnn.weight_ih_l0"):
+        exec(_visible(cells["test_rnn_params_from_torch"].source), scope)
+    exec(cells["rnn_params_from_torch"].source, scope)  # the solution passes
+    exec(_visible(cells["test_rnn_params_from_torch"].source), scope)
