@@ -150,6 +150,7 @@ class Kernel:
     def run_cell(self, index: int) -> str:
         """Execute cell `index`: "ok" (errors included), "timeout" or "dead"."""
         cell = self.nb.cells[index]
+        start = time.monotonic()
         try:
             self.client.execute_cell(cell, index)
         except DeadKernelError:
@@ -158,7 +159,8 @@ class Kernel:
         if not self._process_alive():
             self.alive = False
             return "dead"
-        if any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", [])):
+        if time.monotonic() - start >= self.settings.cell_timeout:  # interrupted by nbclient
+            cell.setdefault("outputs", []).append(nbformat.v4.new_output("error", **TIMEOUT_ERROR))
             return "timeout"
         return "ok"
 
@@ -167,6 +169,7 @@ class Kernel:
         cell = nbformat.v4.new_code_cell(code)
         self.client.timeout = timeout
         self.nb.cells.append(cell)  # nbclient writes the cell back at its index
+        start = time.monotonic()
         try:
             try:
                 self.client.execute_cell(cell, len(self.nb.cells) - 1, store_history=False)
@@ -179,7 +182,7 @@ class Kernel:
         if not self._process_alive():
             self.alive = False
             return "dead", []
-        if any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", [])):
+        if time.monotonic() - start >= timeout:
             return "timeout", []
         return "ok", list(cell.get("outputs", []))
 

@@ -209,20 +209,10 @@ def param_count(kind, input_size, hidden_size, num_layers=1, bidirectional=False
 '''
 
 UNTRAINED = '''
-def train_recall_model():
-    """Builds the model but trains it for a few steps only."""
-    torch.manual_seed(0)
-    lstm, head = nn.LSTM(SYMBOLS + 1, 16, batch_first=True), nn.Linear(16, SYMBOLS)
-
-    class Model(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.lstm, self.head = lstm, head
-
-        def forward(self, x):
-            return self.head(self.lstm(x)[0][:, -1])
-
-    return Model().eval()
+def train_recall_model(seed=0):
+    """Builds the RecallNet but never trains it."""
+    torch.manual_seed(seed)
+    return RecallNet("LSTM", 16).eval()
 '''
 
 
