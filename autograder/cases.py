@@ -34,7 +34,7 @@ from .compare import compare_array, compare_scalar, compare_tensor, describe_typ
 from .sandboxed import a1_rnn, a2_bptt, a3_gated, engine, wire
 from .sandboxed.a3_gated import GATE_NAMES, RecallNet
 from .sandboxed.engine import Calls, Trial
-from .sandboxed.wire import Opaque, Raised
+from .sandboxed.wire import Raised
 
 #: The kernel-side module of each assignment, by the prefix of its part names.
 ASSIGNMENTS: dict[str, ModuleType] = {"a1": a1_rnn, "a2": a2_bptt, "a3": a3_gated}
@@ -606,7 +606,8 @@ def _check_biases(got: dict, suffix: str, hidden: int) -> str | None:
 
 
 def _compare_init(got: Any, expected: dict) -> str | None:
-    same_form = isinstance(got, dict) and set(got) == set(expected) and got["hidden_size"] == expected["hidden_size"] \
+    same_form = isinstance(got, dict) and set(got) == set(expected) \
+        and got["hidden_size"] == expected["hidden_size"] \
         and all(isinstance(got[k], torch.Tensor) and got[k].shape == v.shape
                 for k, v in expected.items() if k != "hidden_size")
     if not same_form:  # (and no work on sizes the grader did not choose)

@@ -1,6 +1,11 @@
 """The hidden-test cases accept the reference and reject realistic wrong answers."""
 from __future__ import annotations
 
+import base64
+import copy
+import io
+import json
+import math
 import re
 import sys
 
@@ -8,13 +13,17 @@ import nbformat
 import numpy as np
 import torch
 import pytest
+from torch import nn
 
+from autograder import cases
 from autograder import mistakes as m
 from autograder import reference as ref
 from autograder.reference import tbptt_train as ref_tbptt
-from autograder.cases import CASES, CheckFailure, check, failures
+from autograder.cases import CASES, CheckFailure, calls_for, check, failures, judge, replay_tables
+from autograder.sandboxed import a1_rnn, a3_gated, engine, wire
+from autograder.sandboxed.wire import Opaque, Raised, WireError
 from autograder.compare import compare_array, compare_scalar
-from autograder.hiding import TorchHidden, torch_hidden
+from autograder.sandboxed.hiding import TorchHidden, torch_hidden
 from autograder.notebooks import HIDDEN, nbgrader_meta, source_notebook
 from submissions import TORCH_GRADIENTS, solution_code
 
@@ -25,6 +34,48 @@ def not_implemented(*args):
 
 def returns_none(*args):
     return None
+
+
+def recall_net(kind: str = "LSTM", hidden_size: int = 48, num_layers: int = 1) -> nn.Module:
+    """A RecallNet as built (untrained), without touching the global RNG."""
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return a3_gated.RecallNet(kind, hidden_size, num_layers).eval()
+
+
+def recall_net_with_five_classes() -> nn.Module:
+    net = recall_net()
+    net.head = nn.Linear(48, 5)  # only 5 classes
+    return net
+
+
+def recall_net_zeroed() -> nn.Module:
+    net = recall_net()
+    with torch.no_grad():
+        for param in net.parameters():
+            param.zero_()  # always the same logits
+    return net
+
+
+def recall_net_mislabeled() -> nn.Module:
+    net = recall_net("GRU")
+    net.kind = "LSTM"  # the settings say LSTM, the weights are a GRU's
+    return net
+
+
+class RecallNet(a3_gated.RecallNet):
+    """The given class's name, with a forward that reads the answer off the
+    input: perfect when called, but the grader rebuilds the given RecallNet from
+    the settings and (here untrained) weights, so the forward never runs there."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return ref.recall_oracle(x)
+
+
+def recall_net_own_forward() -> nn.Module:
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return RecallNet().eval()
 
 
 # Mistakes beyond the case table's hint list, still rejected by the check.
@@ -56,16 +107,49 @@ EXTRA_MUTANTS = {
     "a3.param_count": [not_implemented,
                        lambda kind, i, h, *rest: {"RNN": 1, "LSTM": 4, "GRU": 3}[kind] * h * (i + h + 2),  # 1 layer
                        lambda *args: float(m._formula(*args))],  # a float, not an int
-    "a3.trained_model": [None, lambda x: ref.recall_oracle(x)[:, :-1],  # only 5 classes
-                         lambda x: torch.zeros(x.shape[0], 6),  # untrained: always class 0
-                         lambda x: ref.recall_oracle(x).double().numpy()],  # NumPy logits
+    "a3.trained_model": [None,  # the training cell leaves None when Part F is not done
+                         recall_net_with_five_classes(), recall_net_zeroed(), recall_net_mislabeled(),
+                         recall_net_own_forward(), recall_net("GRU", 64, 2),
+                         ref.recall_oracle],  # a function, not a model
 }
 
 
+def mistake_id(value) -> str:
+    """A test id for a known mistake (a function, or a module object of mistakes.py)."""
+    function = getattr(value, "function", value)
+    named = [k for k, v in vars(m).items() if v is function and not k.startswith("_")]
+    return named[0] if named else getattr(function, "__name__", type(function).__name__)
+
+
+@pytest.fixture(scope="module")
+def trained_recall_model() -> nn.Module:
+    """Part F's reference: the model the solution notebook's train_recall_model trains."""
+    from train_reference import load_training_function
+
+    threads = torch.get_num_threads()  # the notebook sets one thread, and seeds torch
+    try:
+        with torch.random.fork_rng():
+            return load_training_function("a3_gated")(seed=0)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def reference_of(name: str, request) -> object:
+    """What must pass part `name`: its reference, or for Part F the trained model."""
+    reference = CASES[name].reference
+    return request.getfixturevalue("trained_recall_model") if reference is None else reference
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_reference_passes(name):
-    assert failures(name, CASES[name].reference) == []
-    assert check(name, CASES[name].reference) is None
+def test_reference_passes(name, request):
+    reference = reference_of(name, request)
+    assert failures(name, reference) == []
+    assert check(name, reference) is None
+
+
+def test_trained_reference_is_measured_as_grading_measures_it(trained_recall_model):
+    accuracy = cases.held_out_recall_accuracy(trained_recall_model)
+    assert cases.RECALL_TARGET <= accuracy <= 1.0
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -74,16 +158,17 @@ def test_every_part_has_at_least_two_known_mistakes(name):
 
 
 @pytest.mark.parametrize("name,mistake", [(n, mk) for n, c in sorted(CASES.items()) for mk in c.mistakes],
-                         ids=lambda v: getattr(getattr(v, "function", None), "__name__", str(v)))
+                         ids=lambda v: v if isinstance(v, str) else mistake_id(v))
 def test_known_mistake_is_rejected_with_its_hint(name, mistake):
     problems = failures(name, mistake.function)
-    assert problems, f"{mistake.function.__name__} passed the hidden test of {name}"
+    assert problems, f"{mistake_id(mistake)} passed the hidden test of {name}"
     assert any(mistake.hint in p for p in problems), f"no trial names the mistake: {problems}"
     with pytest.raises(CheckFailure):
         check(name, mistake.function)
 
 
-@pytest.mark.parametrize("name,mutant", [(n, f) for n, fs in sorted(EXTRA_MUTANTS.items()) for f in fs])
+@pytest.mark.parametrize("name,mutant", [(n, f) for n, fs in sorted(EXTRA_MUTANTS.items()) for f in fs],
+                         ids=lambda v: v if isinstance(v, str) else mistake_id(v))
 def test_other_wrong_answers_are_rejected(name, mutant):
     with pytest.raises(AssertionError):  # CheckFailure is an AssertionError: nbgrader scores it 0
         check(name, mutant)
@@ -118,12 +203,16 @@ def flatten(value):
         yield from np.ravel(np.asarray(value, dtype=np.float64))
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("name", [n for n, c in sorted(CASES.items()) if c.reference is not None])
 def test_messages_never_show_expected_values(name):
-    case = CASES[name]
+    """(Part F, judged on held-out data, has no expected values: see
+    test_trained_model_must_be_a_trained_recall_net.)"""
+    case, calls = CASES[name], calls_for(name)
     for mk in case.mistakes:
-        for trial, message in zip(case.trials(), failures(name, mk.function)):
-            values = np.array(list(flatten(case.run(case.reference, trial.make()))))
+        for message in failures(name, mk.function):
+            trial = next((t for t in calls.trials() if message.startswith(f"with {t.label}:")), None)
+            assert trial is not None, f"{message!r} names no trial"
+            values = np.array(list(flatten(calls.run(case.reference, trial.make()))))
             for value in values[:20]:
                 for text in (f"{value:.3g}", f"{value:.4f}"):
                     if abs(value) > 1e-3 and len(text) > 3:
@@ -131,7 +220,7 @@ def test_messages_never_show_expected_values(name):
 
 
 def test_shape_grid_has_ones_and_odd_sizes():
-    from autograder.cases import SHAPES
+    from autograder.sandboxed.inputs import SHAPES
     assert (1, 1, 1, 1, 1) in SHAPES
     for axis in range(5):
         sizes = {s[axis] for s in SHAPES}
@@ -263,6 +352,20 @@ def rnn_cell_forward(x_t, h_prev, weight_ih, weight_hh, bias_ih, bias_hh):
     return torch.tanh(torch.from_numpy(a)).numpy()
 '''
 
+TORCH_STEP_FORWARD = '''
+def torch_step(x_t, h, params):
+    a = x_t @ params["weight_ih"].T + params["bias_ih"] + h @ params["weight_hh"].T + params["bias_hh"]
+    return torch.tanh(torch.from_numpy(a)).numpy()
+
+def rnn_forward(x, h0, params):
+    h, hs = h0, []
+    for t in range(x.shape[1]):
+        h = torch_step(x[:, t], h, params)
+        hs.append(h)
+    hs = np.stack(hs, axis=1)
+    return hs, hs @ params["weight_hy"].T + params["bias_y"]
+'''
+
 CROSS_ENTROPY = '''
 import torch.nn.functional as F
 
@@ -324,8 +427,7 @@ CHEATS = [
     ("a2.clip_grad_norm", "a2_bptt", CLIP, "tried to use torch.nn.Parameter"),
     ("a1.rnn_cell_forward", "a1_rnn", RNN_CELL, "tried to use torch.nn.RNNCell"),
     ("a1.rnn_cell_forward", "a1_rnn", TORCH_TANH, "tried to use torch.tanh"),
-    ("a1.rnn_forward", "a1_rnn", TORCH_TANH + notebook_cells("a1_rnn")["rnn_forward"],
-     "tried to use torch.tanh through rnn_cell_forward"),
+    ("a1.rnn_forward", "a1_rnn", TORCH_STEP_FORWARD, "tried to use torch.tanh through torch_step"),
     ("a1.sequence_cross_entropy", "a1_rnn", CROSS_ENTROPY, "tried to use torch.nn.functional.cross_entropy"),
     ("a3.param_count", "a3_gated", COUNT_BY_MODULE, "tried to use torch.nn.RNN"),
     ("a3.param_count", "a3_gated", COUNT_BY_CELLS, "tried to call torch.nn.RNNCell"),
@@ -335,16 +437,25 @@ CHEATS = [
 @pytest.mark.parametrize("name,assignment,code,used", CHEATS, ids=[f"{c[0]}-{k}" for k, c in enumerate(CHEATS)])
 def test_torch_cannot_earn_the_points_of_a_part_that_hides_it(name, assignment, code, used):
     scope = kernel(assignment, code)
-    function = scope[CASES[name].title]
-    case, trial = CASES[name], CASES[name].trials()[0]
+    case, calls = CASES[name], calls_for(name)
+    function, trial = scope[calls.function], calls.trials()[0]
     if "except Exception" not in code:  # the cheat is right when torch is not hidden
-        assert case.compare(case.run(function, trial.make()), case.run(case.reference, trial.make())) is None
+        assert case.compare(calls.run(function, trial.make()), calls.run(case.reference, trial.make())) is None
     with pytest.raises(CheckFailure) as failed:
         check(name, function)
     message = str(failed.value)
-    assert message.startswith(f"{case.title}: {case.hides_torch}, so torch is hidden while {case.title} runs, ")
+    assert message.startswith(f"{case.title}: {calls.hides_torch}, so torch is hidden while {case.title} runs, ")
     assert used in message, message
     assert scope["torch"] is torch and sys.modules["torch"] is torch, "torch is back afterwards"
+
+
+def test_torch_in_rnn_cell_forward_costs_part_a_only():
+    """rnn_forward is graded with a correct rnn_cell_forward in place of the
+    student's: a cell that uses torch fails Part A, and Part B's loop around it passes."""
+    scope = kernel("a1_rnn", TORCH_TANH, notebook_cells("a1_rnn")["rnn_forward"])
+    with pytest.raises(CheckFailure, match="tried to use torch.tanh"):
+        check("a1.rnn_cell_forward", scope["rnn_cell_forward"])
+    assert failures("a1.rnn_forward", scope["rnn_forward"]) == []
 
 
 def test_torch_is_back_after_a_hidden_call():
@@ -358,14 +469,15 @@ def test_torch_is_back_after_a_hidden_call():
     assert set(grads) == {*params, "h0"}  # the notebook's helper works again
 
 
-@pytest.mark.parametrize("name", [n for n, c in sorted(CASES.items()) if c.hides_torch])
+@pytest.mark.parametrize("name", [n for n in sorted(CASES) if calls_for(n).hides_torch])
 def test_a_correct_solution_passes_with_torch_hidden(name):
     """The notebook's own solution, in a kernel where torch, nn and F are bound."""
     assignment = {"a1": "a1_rnn", "a2": "a2_bptt", "a3": "a3_gated"}[name[:2]]
     cells = notebook_cells(assignment)
     needed = ["rnn_cell_forward"] if name == "a1.rnn_forward" else []
-    scope = kernel(assignment, *(cells[k] for k in needed + [CASES[name].title]))
-    assert failures(name, scope[CASES[name].title]) == []
+    function = calls_for(name).function
+    scope = kernel(assignment, *(cells[k] for k in needed + [function]))
+    assert failures(name, scope[function]) == []
 
 
 @pytest.mark.parametrize("reach,name", [
@@ -406,3 +518,489 @@ def test_a_library_probing_for_torch_is_not_the_students_use():
     with torch_hidden(numpy_solution):
         assert numpy_solution(0.0) == (False, 0.0)
     assert library.has_torch()
+
+
+# --- the wire: what crosses from the student's kernel to the grader --------------
+
+def round_trip(value):
+    (back,) = wire.unpack(*wire.pack([value]))
+    return back
+
+
+def same_value(got, want) -> bool:
+    """Equal in type, dtype, shape and every value (NaN equal to NaN), all the way down."""
+    if type(got) is not type(want):
+        return False
+    if isinstance(want, np.ndarray):
+        return got.dtype == want.dtype and got.shape == want.shape and np.array_equal(got, want, equal_nan=True)
+    if isinstance(want, torch.Tensor):
+        return got.dtype == want.dtype and got.shape == want.shape and torch.equal(got, want.detach())
+    if isinstance(want, np.generic):
+        return got.dtype == want.dtype and (got == want or (np.isnan(got) and np.isnan(want)))
+    if isinstance(want, float):
+        return math.copysign(1.0, got) == math.copysign(1.0, want) and (got == want or (got != got and want != want))
+    if isinstance(want, (tuple, list)):
+        return len(got) == len(want) and all(same_value(g, w) for g, w in zip(got, want))
+    if isinstance(want, dict):
+        return list(got) == list(want) and all(same_value(got[k], want[k]) for k in want)
+    return got == want
+
+
+PLAIN = {
+    "float64 array": np.arange(6.0).reshape(2, 3),
+    "float32 array": np.linspace(-1, 1, 5, dtype=np.float32),
+    "float16 array": np.ones((2, 2), dtype=np.float16),
+    "int64 array": np.arange(-3, 4),
+    "uint8 array": np.arange(5, dtype=np.uint8),
+    "bool array": np.array([True, False, True]),
+    "complex array": np.array([1 + 2j, -3j]),
+    "empty array": np.zeros((0, 3)),
+    "transposed (not contiguous) array": np.arange(12.0).reshape(3, 4).T,
+    "array with nan and inf": np.array([np.nan, np.inf, -np.inf, -0.0]),
+    "float64 tensor": torch.arange(6, dtype=torch.float64).reshape(3, 2),
+    "float32 tensor": torch.linspace(0, 1, 4),
+    "bfloat16 tensor": torch.tensor([1.5, -2.0], dtype=torch.bfloat16),
+    "float16 tensor": torch.tensor([0.25], dtype=torch.float16),
+    "int64 tensor": torch.arange(4),
+    "bool tensor": torch.tensor([True, False]),
+    "complex64 tensor": torch.tensor([1 + 1j], dtype=torch.complex64),
+    "transposed tensor": torch.arange(6.0).reshape(2, 3).T,
+    "floats": [1.5, -0.0, 1e-300, 5e-324, float("inf"), float("nan")],
+    "ints": [0, -7, 2**100],
+    "bools": (True, False),
+    "None": None,
+    "str": "h_t \u2014 \u00e9t\u00e9",
+    "tuple in list in tuple": ((1, [2.0, (3, None)]),),
+    "dict": {"weight_ih": np.eye(2), 3: (1.0, "x"), "nested": {"a": [torch.zeros(2)]}},
+    "empty containers": ((), [], {}),
+}
+
+
+@pytest.mark.parametrize("key", PLAIN)
+def test_wire_round_trip_keeps_types_dtypes_and_values(key):
+    assert same_value(round_trip(PLAIN[key]), PLAIN[key])
+
+
+@pytest.mark.parametrize("value", [np.float64(2.5), np.float32(-1.25), np.int64(3), np.uint8(7), np.bool_(True),
+                                   np.complex128(1 - 1j), np.float64("nan"), np.array(4.0), np.array(2, np.int32),
+                                   torch.tensor(2.5, dtype=torch.float64), torch.tensor(3)],
+                         ids=lambda v: f"{type(v).__module__.split('.')[0]}.{type(v).__name__}-{v.dtype}")
+def test_wire_keeps_numpy_scalars_and_zero_dim_values(value):
+    """A loss returned as np.float64, or a 0-d array or tensor, arrives as itself (shape ())."""
+    assert same_value(round_trip(value), value)
+    assert same_value(round_trip([value, {"v": value}]), [value, {"v": value}])
+
+
+def test_wire_sends_parameters_as_plain_tensors_without_autograd():
+    param = nn.Parameter(torch.randn(2, 3, dtype=torch.float64))
+    back = round_trip((param, param * 2))
+    assert all(type(t) is torch.Tensor and not t.requires_grad for t in back)
+    assert torch.equal(back[0], param.detach()) and torch.equal(back[1], 2 * param.detach())
+
+
+def test_wire_raised_keeps_class_names_and_message():
+    class ShapeError(ValueError):
+        pass
+
+    class Unprintable(Exception):
+        def __str__(self):
+            raise RuntimeError("no")
+
+    (shape, unprintable) = wire.unpack(*wire.pack([ShapeError("shapes (2,3) and (4,)"), Unprintable()]))
+    assert isinstance(shape, Raised) and shape.name == "ShapeError" and shape.is_a("ValueError")
+    assert shape.message == "shapes (2,3) and (4,)" and not shape.is_a("TypeError")
+    assert isinstance(unprintable, Raised) and unprintable.message == ""
+
+
+class AlwaysEqual:
+    """A result that claims to equal anything."""
+
+    def __eq__(self, other):
+        return True
+
+    def __ne__(self, other):
+        return False
+
+    __hash__ = object.__hash__
+
+
+def rigged(base):
+    """A subclass of `base` whose values claim to equal anything."""
+    return type(f"Rigged{base.__name__.title()}", (base,), {"__eq__": AlwaysEqual.__eq__,
+                                                            "__ne__": AlwaysEqual.__ne__,
+                                                            "__hash__": base.__hash__})
+
+
+@pytest.mark.parametrize("make", [
+    AlwaysEqual, lambda: rigged(float)(1.0), lambda: rigged(int)(3), lambda: rigged(str)("x"),
+    lambda: rigged(tuple)((1, 2)), lambda: rigged(list)([1.0]), lambda: rigged(dict)(a=1),
+    lambda: np.zeros(3).view(rigged(np.ndarray)), lambda: torch.zeros(3).as_subclass(rigged(torch.Tensor)),
+    lambda: np.array([AlwaysEqual()], dtype=object), lambda: np.array(["a", "b"]),
+    lambda: (x for x in range(3)), lambda: np, lambda: print, lambda: nn.Linear(2, 2),
+], ids=["class", "float", "int", "str", "tuple", "list", "dict", "ndarray", "tensor", "object array",
+        "str array", "generator", "module", "builtin", "nn.Module"])
+def test_wire_sends_any_other_object_as_an_opaque_type_name(make):
+    value = make()
+    back = round_trip(value)
+    assert type(back) is Opaque and type(value).__name__ in back.type_name  # only the type's name
+    assert type(round_trip([1.0, value])[1]) is Opaque  # inside a structure too
+
+
+def test_wire_rigged_equality_cannot_pass_a_check():
+    assert failures("a1.rnn_cell_forward", lambda *args: AlwaysEqual())
+    assert failures("a1.sequence_cross_entropy", lambda *args: rigged(float)(0.5))
+    assert failures("a1.rnn_forward", lambda *args: rigged(tuple)((AlwaysEqual(), AlwaysEqual())))
+
+
+def test_wire_sends_too_deep_structures_as_opaque():
+    deep = 0.0
+    for _ in range(wire.MAX_DEPTH + 5):
+        deep = [deep]
+    back, depth = round_trip(deep), 0
+    while isinstance(back, list) and len(back) == 1:
+        back, depth = back[0], depth + 1
+    assert isinstance(back, Opaque) and depth == wire.MAX_DEPTH + 1  # the lists down to the limit arrive
+
+
+def npz(**arrays) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def document(*nodes) -> str:
+    return json.dumps({"outcomes": list(nodes)})
+
+
+RAN = []
+
+
+class Payload:
+    """Unpickling it would run code: it must never be unpickled."""
+
+    def __reduce__(self):
+        return RAN.append, ("unpickled",)
+
+
+@pytest.mark.parametrize("text,data", [
+    (document({"t": "ndarray", "i": 0}), npz(a0=np.array([Payload()], dtype=object))),  # a pickled array
+    (document({"t": "ndarray", "i": 0}), npz(a0=np.array(["text"]))),  # not numbers
+    ("{not json", npz()), (b"\xff\xfe", npz()), ("", npz()), ("[]", npz()), ('{"outcomes": 3}', npz()),
+    (document({"t": "ndarray", "i": 0}), b"not a zip file"),
+    (document({"t": "ndarray", "i": 0}), npz(a0=np.ones(3))[:-20]),  # truncated
+    (document({"t": "ndarray", "i": 0}), npz(b0=np.ones(3))),  # unexpected array names
+    (document({"t": "weird"}), npz()), (document(5), npz()), (document({"t": 5}), npz()),
+    (document({"t": "int", "v": 5}), npz()), (document({"t": "int", "v": "five"}), npz()),
+    (document({"t": "float", "v": "abc"}), npz()), (document({"t": "bool", "v": 1}), npz()),
+    (document({"t": "ndarray", "i": 1}), npz(a0=np.ones(3))),
+    (document({"t": "ndarray", "i": True}), npz(a0=np.ones(3))),
+    (document({"t": "ndarray"}), npz(a0=np.ones(3))), (document({"t": "npscalar", "i": 0}), npz(a0=np.ones(3))),
+    (document({"t": "tensor", "dtype": "Tensor", "i": 0}), npz(a0=np.ones(3))),
+    (document({"t": "tensor", "dtype": "__name__", "i": 0}), npz(a0=np.ones(3))),
+    (document({"t": "list", "v": {}}), npz()), (document({"t": "tuple"}), npz()),
+    (document({"t": "dict", "k": [{"t": "list", "v": []}], "v": [{"t": "none"}]}), npz()),  # unhashable key
+    (document({"t": "dict", "k": [], "v": [{"t": "none"}]}), npz()),
+    (document({"t": "raised", "names": [1], "message": ""}), npz()), (document({"t": "raised", "names": ["E"]}), npz()),
+    (document({"t": "opaque", "type": None}), npz()),
+], ids=lambda v: None)
+def test_wire_unpack_rejects_what_pack_does_not_write(text, data):
+    with pytest.raises(WireError):
+        wire.unpack(text, data)
+    assert RAN == [], "a pickle was loaded"
+
+
+def test_wire_unpack_rejects_oversize_and_too_deep_input():
+    with pytest.raises(WireError, match="too large"):
+        wire.unpack(" " * (32 * 2**20 + 1), npz())
+    buffer = io.BytesIO()  # 65 MiB of zeros, a few kB compressed: refused before it is unpacked
+    np.savez_compressed(buffer, a0=np.zeros(65 * 2**20, dtype=np.uint8))
+    with pytest.raises(WireError, match="too large"):
+        wire.unpack(document({"t": "ndarray", "i": 0}), buffer.getvalue())
+    nested = '{"t": "list", "v": [' * (wire.MAX_DEPTH + 3) + ']}' * (wire.MAX_DEPTH + 3)
+    with pytest.raises(WireError, match="too deep"):
+        wire.unpack('{"outcomes": [' + nested + ']}', npz())
+    with pytest.raises(WireError):
+        wire.unpack("[" * 100_000 + "]" * 100_000, npz())  # deeper than the JSON parser goes
+    with pytest.raises(WireError):
+        wire.unpack(document(*[{"t": "none"}] * (wire.MAX_ITEMS + 1)), npz())
+
+
+# --- replayed earlier parts: a mistake in Part A costs its points once -------------
+
+LOOP_FORWARD = '''
+def rnn_forward(x, h0, params):
+    h, hs = h0, []
+    for t in range(x.shape[1]):
+        h = rnn_cell_forward(x[:, t], h, params["weight_ih"], params["weight_hh"],
+                             params["bias_ih"], params["bias_hh"])
+        hs.append(h)
+    hs = np.stack(hs, axis=1)
+    return hs, hs @ params["weight_hy"].T + params["bias_y"]
+'''
+
+KEYWORD_FORWARD = '''
+def rnn_forward(x, h0, params):
+    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    h, hs = h0, []
+    for x_t in np.moveaxis(x, 1, 0):
+        h = rnn_cell_forward(h_prev=h, x_t=x_t, **{k: params[k] for k in names})
+        hs.append(h)
+    hs = np.stack(hs, axis=1)
+    return hs, hs @ params["weight_hy"].T + params["bias_y"]
+'''
+
+STATE_NOT_CARRIED_FORWARD = LOOP_FORWARD.replace("rnn_cell_forward(x[:, t], h,", "rnn_cell_forward(x[:, t], h0,")
+TRANSPOSED_FORWARD = LOOP_FORWARD.replace('params["weight_hh"],\n', 'params["weight_hh"].T,\n')
+FIVE_ARGUMENTS_FORWARD = LOOP_FORWARD.replace('params["bias_ih"], params["bias_hh"])',
+                                              'params["bias_ih"] + params["bias_hh"])')
+
+
+def numpy_kernel(cell, code: str) -> dict:
+    scope = {"np": np, "rnn_cell_forward": cell}
+    exec(code, scope)
+    return scope
+
+
+@pytest.mark.parametrize("cell", [m.cell_sigmoid, m.cell_transposed_weight_hh, m.cell_float32, not_implemented],
+                         ids=mistake_id)
+@pytest.mark.parametrize("code", [LOOP_FORWARD, KEYWORD_FORWARD], ids=["positional", "keywords"])
+def test_forward_is_checked_with_a_correct_cell(cell, code):
+    """A wrong rnn_cell_forward in the notebook costs Part A only: Part B's
+    check answers its calls from the sealed table."""
+    scope = numpy_kernel(cell, code)
+    assert failures("a1.rnn_forward", scope["rnn_forward"]) == []
+    assert scope["rnn_cell_forward"] is cell  # put back afterwards
+    assert failures("a1.rnn_cell_forward", cell)
+
+
+@pytest.mark.parametrize("code,why", [
+    (STATE_NOT_CARRIED_FORWARD, "stands in for yours"), (TRANSPOSED_FORWARD, "stands in for yours"),
+    (FIVE_ARGUMENTS_FORWARD, "was called with the wrong arguments"),
+], ids=["state not carried", "transposed weight_hh", "five arguments"])
+def test_forward_calling_the_cell_wrongly_is_told_so(code, why):
+    """With no rnn_cell_forward of the student's own to fall back on, a call
+    that no correct forward makes is refused, and the message says why."""
+    assert code != LOOP_FORWARD
+    scope = numpy_kernel(m.cell_sigmoid, code)
+    del scope["rnn_cell_forward"]
+    problems = failures("a1.rnn_forward", scope["rnn_forward"])
+    assert problems and all("raised ReplayMiss" in p and why in p for p in problems), problems
+    if why == "stands in for yours":
+        assert "a correct rnn_cell_forward stands in for yours" in problems[0]
+        assert "while rnn_forward is graded" in problems[0]
+
+
+@pytest.mark.parametrize("code", [STATE_NOT_CARRIED_FORWARD, TRANSPOSED_FORWARD], ids=["state not carried",
+                                                                                      "transposed weight_hh"])
+def test_forward_calling_the_cell_wrongly_fails_with_the_students_own_cell(code):
+    """Any other call goes to the student's own cell: a wrong forward still fails,
+    with the ordinary comparison message, even around a correct cell."""
+    for cell in (m.cell_sigmoid, ref.rnn_cell_forward):
+        problems = failures("a1.rnn_forward", numpy_kernel(cell, code)["rnn_forward"])
+        assert problems and not any("ReplayMiss" in p for p in problems), problems
+
+
+def test_forward_tables_answer_only_the_calls_a_correct_forward_makes():
+    tables = replay_tables("a1.rnn_forward")
+    trials = calls_for("a1.rnn_forward").trials()
+    assert len(tables) == len(trials) and replay_tables("a1.rnn_cell_forward") is None
+    every = {k: v for table in tables for k, v in table.items()}
+    replay = engine.Replay(a1_rnn.CELL, "rnn_forward", every)
+    for trial in calls_for("a1.rnn_cell_forward").trials():  # Part A's hidden inputs: not in the tables
+        with pytest.raises(engine.ReplayMiss):
+            replay(*trial.make())
+    for trial, table in zip(trials, tables):
+        steps = CASES["a1.rnn_forward"].chain(trial.make())
+        assert len(table) == len({wire.digest(args) for args, _ in steps})
+        sealed = b"".join(base64.b64decode(v) for v in table.values())
+        for args, answer in steps:
+            assert same_value(engine.Replay(a1_rnn.CELL, "rnn_forward", table)(*args), answer)
+            assert answer.tobytes() not in sealed  # no answer in the clear
+            x_t, h_prev, *weights = args
+            with pytest.raises(engine.ReplayMiss):  # one bit off: no answer
+                replay(x_t, np.nextafter(h_prev, np.inf), *weights)
+            with pytest.raises(engine.ReplayMiss):
+                replay(x_t.astype(np.float32), h_prev, *weights)
+
+
+STATE_NOT_CARRIED_LAYER = '''
+def lstm_layer(x, weight_ih, weight_hh, bias_ih, bias_hh, state=None):
+    B, T, _ = x.shape
+    H = weight_hh.shape[1]
+    h0, c0 = (x.new_zeros(B, H), x.new_zeros(B, H)) if state is None else (state[0][0], state[1][0])
+    outputs = []
+    for t in range(T):
+        h, c = lstm_cell(x[:, t], (h0, c0), weight_ih, weight_hh, bias_ih, bias_hh)
+        outputs.append(h)
+    return torch.stack(outputs, dim=1), (h[None], c[None])
+'''
+
+
+@pytest.mark.parametrize("cell", [m.lstm_gate_order("ifog"), m.lstm_swap_h_c, m.lstm_float32, not_implemented],
+                         ids=mistake_id)
+def test_notebook_layer_is_checked_with_a_correct_cell(cell):
+    scope = kernel("a3_gated", notebook_cells("a3_gated")["lstm_layer"])
+    scope["lstm_cell"] = cell
+    assert failures("a3.lstm_layer", scope["lstm_layer"]) == []
+    assert scope["lstm_cell"] is cell
+    assert failures("a3.lstm_cell", cell)
+
+
+def test_layer_calling_the_cell_wrongly_is_told_so():
+    scope = kernel("a3_gated", STATE_NOT_CARRIED_LAYER)
+    scope.pop("lstm_cell", None)  # nothing of the student's own to fall back on
+    problems = failures("a3.lstm_layer", scope["lstm_layer"])
+    assert problems and all("a correct lstm_cell stands in for yours" in p for p in problems), problems
+    scope["lstm_cell"] = ref.lstm_cell  # a correct cell of its own: the layer is still wrong
+    problems = failures("a3.lstm_layer", scope["lstm_layer"])
+    assert problems and not any("ReplayMiss" in p for p in problems), problems
+
+
+ZERO_BIAS_LAYER = '''
+def lstm_layer(x, weight_ih, weight_hh, bias_ih, bias_hh, state=None):
+    B, T, _ = x.shape
+    H = weight_hh.shape[1]
+    if bias_ih is None:  # zeros instead of None: right, but not the call the table knows
+        bias_ih, bias_hh = x.new_zeros(4 * H), x.new_zeros(4 * H)
+    h, c = (x.new_zeros(B, H), x.new_zeros(B, H)) if state is None else (state[0][0], state[1][0])
+    outputs = []
+    for t in range(T):
+        h, c = lstm_cell(x[:, t], (h, c), weight_ih, weight_hh, bias_ih, bias_hh)
+        outputs.append(h)
+    return torch.stack(outputs, dim=1), (h[None], c[None])
+'''
+
+
+def test_layer_with_calls_the_table_does_not_know_uses_the_students_own_cell():
+    """A correct layer that passes zero biases for None: its own correct cell answers."""
+    scope = kernel("a3_gated", ZERO_BIAS_LAYER)
+    scope["lstm_cell"] = ref.lstm_cell
+    assert failures("a3.lstm_layer", scope["lstm_layer"]) == []
+
+
+def test_layer_tables_give_nothing_for_part_a_inputs():
+    tables = replay_tables("a3.lstm_layer")
+    assert len(tables) == len(calls_for("a3.lstm_layer").trials())
+    replay = engine.Replay(a3_gated.LSTM_CELL, "lstm_layer", {k: v for t in tables for k, v in t.items()})
+    for trial in calls_for("a3.lstm_cell").trials():
+        with pytest.raises(engine.ReplayMiss):
+            replay(*trial.make())
+    (x, *weights, state) = calls_for("a3.lstm_layer").trials()[0].make()
+    h, c = replay(x[:, 0], (state[0][0], state[1][0]), *weights)  # the first call a correct layer makes
+    want = ref.lstm_cell(x[:, 0], (state[0][0], state[1][0]), *weights)
+    assert same_value((h, c), want)
+    with pytest.raises(engine.ReplayMiss):
+        replay(x[:, 0], (state[1][0], state[0][0]), *weights)  # h and c swapped
+
+
+# --- a1.rnn_params_from_torch: copies, not views --------------------------------------
+
+def params_views(rnn, head):
+    """Right values for a float64 module, but views of its tensors: .numpy() does not copy."""
+    if rnn.num_layers != 1 or rnn.bidirectional or rnn.nonlinearity != "tanh":
+        raise ValueError("only a one-layer tanh RNN")
+
+    def view(tensor, size):
+        return np.zeros(size) if tensor is None else tensor.detach().numpy()
+    return {"weight_ih": view(rnn.weight_ih_l0, 0), "weight_hh": view(rnn.weight_hh_l0, 0),
+            "bias_ih": view(getattr(rnn, "bias_ih_l0", None), rnn.hidden_size),
+            "bias_hh": view(getattr(rnn, "bias_hh_l0", None), rnn.hidden_size),
+            "weight_hy": view(head.weight, 0), "bias_y": view(head.bias, head.out_features)}
+
+
+def test_params_that_share_memory_with_the_module_fail():
+    problems = failures("a1.rnn_params_from_torch", params_views)
+    double = [p for p in problems if ".double()" in p]
+    assert len(double) == sum(".double()" in t.label for t in calls_for("a1.rnn_params_from_torch").trials())
+    assert all("shares memory with the module's tensor" in p for p in double), double
+    assert all("dtype float32" in p for p in problems if ".double()" not in p)
+
+
+def test_params_shared_is_named_only_for_float64_modules():
+    problems = failures("a1.rnn_params_from_torch", m.params_shared)
+    assert problems and all(".double()" in p and "shares memory" in p for p in problems)
+
+
+# --- a3.trained_model: a trained RecallNet, measured where the student's code never runs --
+
+class Recall(nn.Module):
+    """Another class with the same layers (the old solution's)."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.LSTM(a3_gated.RECALL_SYMBOLS + 1, 48, batch_first=True)
+        self.head = nn.Linear(48, a3_gated.RECALL_SYMBOLS)
+        self.kind = "LSTM"
+
+    def forward(self, x):
+        return self.head(self.rnn(x)[0][:, -1])
+
+
+def test_trained_model_must_be_a_trained_recall_net(trained_recall_model):
+    x, y = ref.recall_batch(500, torch.Generator().manual_seed(1))
+    other = Recall()
+    other.load_state_dict(trained_recall_model.state_dict())  # trained weights, another class
+    cheat = recall_net_own_forward()
+    assert ref.accuracy(other, x, y) >= 0.95 and ref.accuracy(cheat, x, y) == 1.0  # both look perfect
+    assert ref.accuracy(m.recall_rule, x, y) == 1.0
+    for model, phrase in [(m.recall_rule, "should be the RecallNet that train_recall_model trained"),
+                          (other, "not a Recall"),
+                          (m.recall_untrained, "the accuracy on held-out sequences is"),
+                          (cheat, "the accuracy on held-out sequences is"),
+                          (m.recall_resized, "the weights do not fit a RecallNet"),
+                          (recall_net("LSTM", 1024), "settings are not usable")]:
+        problems = failures("a3.trained_model", model)
+        assert len(problems) == 1 and phrase in problems[0], problems
+        assert "730517" not in problems[0] and "730_517" not in problems[0]  # the held-out seed
+    assert failures("a3.trained_model", copy.deepcopy(trained_recall_model).double()) == []  # any precision
+
+
+# --- judge: whatever comes back, a message, never an exception ------------------------
+
+GARBAGE = [
+    None, -1, 2**70, 1.5, float("nan"), True, "text", (), [], {}, {"a": 1}, (None, None), ((None,),), [1.0, "a"],
+    np.zeros(0), np.zeros((2, 3)), np.float64(0.5), np.full(7, np.nan),
+    torch.zeros(2), torch.zeros(3, dtype=torch.bool),
+    Opaque("Evil"), Raised(("FakeError", "Exception"), "boom"), Raised((), ""),
+    {"weight_ih": Opaque("x")}, ({}, []), (Opaque("x"), ["weight_ih"]), ([1.0, "a"], [np.zeros(3)]),
+    ([0.5] * 3, [np.zeros((2, 2))] * 50), (np.zeros(3), [Opaque("g")]),
+    {"hidden_size": 0, "weight_hh_l0": torch.zeros(4, 1)}, {"hidden_size": 1, "weight_hh_l0": torch.zeros(8, 4096)},
+    {"class": "RecallNet", "kind": "LSTM", "hidden_size": 48, "num_layers": 1,
+     "state": {"rnn.weight_ih_l0": torch.zeros(3)}},
+    {"class": "RecallNet", "kind": "GRU", "hidden_size": 10**9, "num_layers": 1, "state": {}},
+    {"class": "RecallNet", "kind": "LSTM", "hidden_size": 48, "num_layers": 1, "state": {1: "x"}},
+]
+
+
+def zero_passes(messages: list[str], trials: int) -> bool:
+    """Every trial failed, or one message for the whole part."""
+    return len(messages) == trials or (len(messages) == 1 and not messages[0].startswith("with "))
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_judge_of_garbage_gives_messages_and_never_raises(name):
+    trials = len(calls_for(name).trials())
+    for count in (0, trials - 1, trials + 1):
+        assert judge(name, [None] * count) == [
+            f"the grader's calls of {calls_for(name).function} did not all come back"]
+    for garbage in GARBAGE:
+        messages = judge(name, [garbage] * trials)
+        assert messages and all(isinstance(msg, str) and msg for msg in messages), garbage
+        assert zero_passes(messages, trials), (garbage, messages)
+        assert cases.summary(name, messages).startswith(CASES[name].title)
+    mixed = judge(name, [GARBAGE[k % len(GARBAGE)] for k in range(trials)])
+    assert zero_passes(mixed, trials)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_judge_of_fake_exception_names(name):
+    trials, calls = len(calls_for(name).trials()), calls_for(name)
+    assert judge(name, [Raised(("NotImplementedError",), "")] * trials) == [
+        f"{CASES[name].title} is not implemented yet (it raised NotImplementedError)"]
+    assert judge(name, [Raised(("NotDefined", "NameError"), "")] * trials)[0].startswith(f"{calls.function} is not")
+    hidden = judge(name, [Raised(("TorchHidden",), "torch is hidden here, but the code tried to use torch.x")] * trials)
+    if calls.hides_torch:
+        assert hidden == [f"{calls.hides_torch}, so torch is hidden while {CASES[name].title} runs, "
+                          f"but it tried to use torch.x"]
+    else:  # torch is never hidden in this part: not the student's doing, judged as any exception
+        assert len(hidden) == trials and all("raised TorchHidden" in msg for msg in hidden)

@@ -273,3 +273,32 @@ def test_recall_task_matches_the_notebook_and_the_oracle_is_perfect(root):
     x, y = ref.recall_batch(500, torch.Generator().manual_seed(3))
     assert ref.accuracy(ref.recall_oracle, x, y) == 1.0
     assert (x[..., -1].sum(dim=1) == 1).all()  # exactly one marked step per sequence
+
+
+def test_recall_net_given_in_the_notebook_is_the_one_the_grader_rebuilds(root):
+    """Part F is graded by rebuilding the grader's RecallNet from the settings
+    and weights of the student's: the notebook's class must be the same model."""
+    import nbformat
+    from autograder.sandboxed import a3_gated
+
+    assert (a3_gated.RECALL_SYMBOLS, a3_gated.RECALL_SEQ_LEN) == (ref.RECALL_SYMBOLS, ref.RECALL_SEQ_LEN)
+    nb = nbformat.read(root / "solutions/a3_gated/a3_gated.ipynb", as_version=4)
+    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in nb.cells}
+    scope = {"torch": torch, "nn": nn}
+    exec(cells["recall_task"], scope)
+    exec(cells["recall_net"], scope)
+    x, _ = ref.recall_batch(7, torch.Generator().manual_seed(0))
+    for kind, hidden, layers in [("LSTM", 48, 1), ("GRU", 5, 2), ("LSTM", 1, 3)]:
+        with torch.random.fork_rng():
+            torch.manual_seed(1)
+            given = scope["RecallNet"](kind, hidden, layers)
+            torch.manual_seed(1)
+            grader = a3_gated.RecallNet(kind, hidden, layers)
+        assert type(given).__name__ == "RecallNet" and given.kind == kind
+        assert {k: v.shape for k, v in given.state_dict().items()} == \
+            {k: v.shape for k, v in grader.state_dict().items()}
+        grader.load_state_dict(given.state_dict(), strict=True)
+        with torch.no_grad():
+            torch.testing.assert_close(given(x), grader(x), rtol=0, atol=0)
+    with pytest.raises(ValueError):
+        scope["RecallNet"]("RNN")

@@ -70,10 +70,30 @@ class _Encoder:
         self.items = 0
 
     def array(self, array: np.ndarray) -> int:
-        self.arrays.append(np.ascontiguousarray(array))
+        self.arrays.append(np.ascontiguousarray(array).reshape(np.shape(array)))  # keeps 0-d arrays 0-d
         return len(self.arrays) - 1
 
     def encode(self, value: Any, depth: int = 0) -> Any:
+        """Plain data as a tagged node; anything that cannot be sent (a sparse or
+        quantized tensor, an int too long to print) as an Opaque of its type."""
+        kept = len(self.arrays)
+        try:
+            return self._encode(value, depth)
+        except Exception:
+            del self.arrays[kept:]
+            return {"t": "opaque", "type": _type_name(value)[:200]}
+
+    def _key(self, key: Any) -> Any:
+        """Dict keys: str and int (NumPy's included), float, bool, None."""
+        if type(key) is np.str_:
+            return str(key)
+        if isinstance(key, np.integer):
+            return int(key)
+        if key is None or type(key) in (str, int, float, bool):
+            return key
+        raise TypeError("not a plain dict key")
+
+    def _encode(self, value: Any, depth: int) -> Any:
         self.items += 1
         if depth > MAX_DEPTH or self.items > MAX_ITEMS:
             return {"t": "opaque", "type": "a structure too deep or too large to send"}
@@ -103,7 +123,7 @@ class _Encoder:
         if type(value) in (tuple, list):
             return {"t": type(value).__name__, "v": [self.encode(v, depth + 1) for v in value]}
         if type(value) is dict:
-            items = list(value.items())
+            items = [(self._key(k), v) for k, v in value.items()]
             return {"t": "dict", "k": [self.encode(k, depth + 1) for k, _ in items],
                     "v": [self.encode(v, depth + 1) for _, v in items]}
         return {"t": "opaque", "type": _type_name(value)[:200]}
@@ -245,9 +265,14 @@ def digest(value: Any) -> str:
     def feed(v: Any) -> None:
         torch = _torch()
         if torch is not None and isinstance(v, torch.Tensor):
-            v = v.detach().cpu()
             hasher.update(f"T{v.dtype}{tuple(v.shape)}".encode())
-            hasher.update(np.ascontiguousarray(v.numpy()).tobytes())
+            v = v.detach().cpu().resolve_conj().resolve_neg()
+            if v.dtype == torch.bfloat16:
+                v = v.view(torch.int16)
+            try:
+                hasher.update(np.ascontiguousarray(v.numpy()).tobytes())
+            except (TypeError, RuntimeError):  # a dtype NumPy lacks: never equal to a table's key
+                hasher.update(f"unhashable:{id(v)}".encode())
         elif isinstance(v, np.ndarray):
             hasher.update(f"A{v.dtype}{v.shape}".encode())
             hasher.update(np.ascontiguousarray(v).tobytes())
