@@ -641,7 +641,7 @@ def _compare_count(got: Any, expected: int) -> str | None:
 
 
 RECALL_TARGET = 0.95
-MAX_HIDDEN, MAX_LAYERS = 512, 4  # a RecallNet larger than this is not rebuilt
+MAX_HIDDEN, MAX_LAYERS = 256, 2  # larger RecallNets are not rebuilt: the grader measures each one itself
 
 
 def _held_out() -> tuple[torch.Tensor, torch.Tensor]:
