@@ -224,12 +224,8 @@ class Workspace:
         timed_out: list[str] = []
         for _attempt in range(MAX_RESTARTS + 1):
             run = copy.deepcopy(nb)
-            try:
-                kernel = session.Kernel(run, self._settings(scratch))
-                kernel.__enter__()
-            except Exception as error:  # bwrap refused, the kernel never answered, ...
-                result.status = "kernel did not start"
-                result.notes.append(f"{type(error).__name__}: {str(error)[:300]}")
+            kernel = self._start(run, scratch, result)
+            if kernel is None:
                 return run
             try:
                 died_at = None
@@ -281,6 +277,21 @@ class Workspace:
             else:
                 result.scores[part.grade_id] = part.points if result.messages.get(part.grade_id) is None else 0.0
         return run
+
+    def _start(self, run: nbformat.NotebookNode, scratch: Path, result: Result) -> session.Kernel | None:
+        """A started kernel, trying twice (a machine busy with another sandbox's
+        teardown can refuse once); None, with the reason noted, if it fails."""
+        for attempt in range(2):
+            kernel = session.Kernel(run, self._settings(scratch))
+            try:
+                return kernel.__enter__()
+            except Exception as error:  # bwrap refused, the kernel never answered, ...
+                kernel.close()
+                if attempt == 1:
+                    result.status = "kernel did not start"
+                    result.notes.append(f"{type(error).__name__}: {str(error)[:300]}")
+                time.sleep(3)
+        return None
 
     def _verdict(self, part: str, status: str, outputs: list) -> str | None:
         """The message for one part (None: passed), from what its call sent back."""

@@ -118,8 +118,13 @@ class Kernel:
     def __enter__(self) -> "Kernel":
         self.client.start_new_kernel(cwd=str(self.settings.scratch))
         self.client.start_new_kernel_client()
+        self.namespaces = _namespaces_below(self._pid())
         self.alive = True
         return self
+
+    def _pid(self) -> int | None:
+        process = getattr(getattr(self.km, "provisioner", None), "process", None)
+        return getattr(process, "pid", None)
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
@@ -142,6 +147,7 @@ class Kernel:
         except Exception:
             pass
         self.alive = False
+        _wait_until_gone(getattr(self, "namespaces", set()))
 
     def _process_alive(self) -> bool:
         process = getattr(getattr(self.km, "provisioner", None), "process", None)
@@ -161,8 +167,29 @@ class Kernel:
             return "dead"
         if time.monotonic() - start >= self.settings.cell_timeout:  # interrupted by nbclient
             cell.setdefault("outputs", []).append(nbformat.v4.new_output("error", **TIMEOUT_ERROR))
-            return "timeout"
+            return "timeout" if self._answers() else "dead"
         return "ok"
+
+    def _answers(self) -> bool:
+        """After a time limit: does the kernel still run code? One whose
+        interrupt did not work (or whose machinery the notebook broke) would
+        make every later cell wait out its limit: it counts as dead."""
+        probe = nbformat.v4.new_code_cell("pass")
+        self.nb.cells.append(probe)
+        self.client.timeout = PROBE_SECONDS
+        start = time.monotonic()
+        try:
+            self.client.execute_cell(probe, len(self.nb.cells) - 1, store_history=False)
+        except DeadKernelError:
+            return False
+        finally:
+            self.client.timeout = self.settings.cell_timeout
+            self.nb.cells.pop()
+        if time.monotonic() - start >= PROBE_SECONDS or not self._process_alive():
+            self.alive = False
+            self.close()
+            return False
+        return True
 
     def call(self, code: str, timeout: int) -> tuple[str, list]:
         """Run grader code in the kernel: (status, its outputs)."""
@@ -183,8 +210,49 @@ class Kernel:
             self.alive = False
             return "dead", []
         if time.monotonic() - start >= timeout:
-            return "timeout", []
+            return ("timeout" if self._answers() else "dead"), []
         return "ok", list(cell.get("outputs", []))
+
+
+PROBE_SECONDS = 10
+
+
+def _namespaces_below(pid: int | None) -> set[str]:
+    """The pid namespaces of the processes `pid` started (bwrap's sandbox)."""
+    if pid is None:
+        return set()
+    own = _namespace(os.getpid())
+    found = set()
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split() if Path(
+            f"/proc/{pid}/task/{pid}/children").exists() else []:
+        space = _namespace(int(child))
+        if space and space != own:
+            found.add(space)
+    return found
+
+
+def _namespace(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return None
+
+
+def _wait_until_gone(namespaces: set[str], seconds: float = 20.0) -> None:
+    """Wait until no process of these pid namespaces is left: the kernel is
+    told to SIGKILL them all when the sandbox's first process dies, but the
+    next student's sandbox must not start while they still count against the
+    sandbox user's process limit."""
+    end = time.monotonic() + seconds
+    while namespaces and time.monotonic() < end:
+        alive = False
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and _namespace(int(entry.name)) in namespaces:
+                alive = True
+                break
+        if not alive:
+            return
+        time.sleep(0.1)
 
 
 def collect_code(assignment_module: str, part: str, tables: list | None) -> str:
