@@ -216,7 +216,43 @@ def train_recall_model(seed=0):
 '''
 
 
+RULE_IN_DISGUISE = '''
+_Given = RecallNet
+
+
+class RecallNet(_Given):
+    """Named like the given class, but its forward reads the answer off the input."""
+
+    def forward(self, x):
+        marked = x[..., -1].argmax(dim=1)
+        return 10 * x[torch.arange(x.shape[0]), marked, :-1]
+
+
+def train_recall_model(seed=0):
+    """No training: the rule scores 100% on any data the notebook sees."""
+    torch.manual_seed(seed)
+    return RecallNet("LSTM", 16).eval()
+'''
+
+TABLE_FROM_FRAMES = '''
+import inspect
+
+
+def param_count(kind, input_size, hidden_size, num_layers=1, bidirectional=False, bias=True):
+    """Looks through the callers for a number that could be the answer."""
+    frame = inspect.currentframe().f_back
+    while frame is not None:
+        for name in ("expected", "want", "answer", "reference"):
+            value = frame.f_locals.get(name)
+            if isinstance(value, int):
+                return value
+        frame = frame.f_back
+    return 0
+'''
+
+
 def make_a3(release_path: Path, source_path: Path) -> dict[str, nbformat.NotebookNode]:
     return make_three(release_path, source_path,
                       {"answer_counting": "A GRU state is a convex combination..."},
-                      {"gru_cell": RESET_BEFORE, "param_count": ONE_BIAS_COUNT, "train_recall_model": UNTRAINED})
+                      {"gru_cell": RESET_BEFORE, "param_count": ONE_BIAS_COUNT, "train_recall_model": UNTRAINED},
+                      rule={"train_recall_model": RULE_IN_DISGUISE}, frames={"param_count": TABLE_FROM_FRAMES})

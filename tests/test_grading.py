@@ -203,6 +203,8 @@ def test_a3_end_to_end(root, tmp_path):
         "right": ["15", "15", "15", "10", "10", "20", "", "85"],
         "untouched": ["0", "0", "0", "0", "0", "0", "0", "0"],
         "half": ["15", "15", "0", "10", "0", "0", "0", "40"],
+        "rule": ["15", "15", "15", "10", "10", "0", "0", "65"],  # a hand-written rule dressed as a RecallNet
+        "frames": ["15", "15", "15", "10", "0", "20", "0", "75"],  # answers looked up in the callers' frames
     }
     half = (tmp_path / "grading/reports/a3_gated/feedback/half.html").read_text()
     # the hidden checks run before the visible asserts, so their diagnoses are what students read

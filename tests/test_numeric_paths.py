@@ -5,7 +5,8 @@ A reader's laptop rounds differently: MKL picks other kernels on other CPUs,
 ATen vectorizes tanh and the LSTM for the CPU it finds, and the thread count
 changes the order of sums. The book build (tests/test_book.py) and the
 Validator (tests/test_notebooks.py) run the notebooks on the native path;
-here each path of PATHS runs them all again, the paths in parallel processes,
+here each path of PATHS runs them all again, the paths in parallel processes
+started in the background when this module is collected (tests/conftest.py),
 each kernel on one math thread. To run one path by hand:
 
     MKL_CBWR=COMPATIBLE OMP_NUM_THREADS=1 .venv/bin/python benchmarks/run.py
@@ -13,10 +14,11 @@ each kernel on one math thread. To run one path by hand:
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from conftest import Job, background
 
 pytestmark = pytest.mark.slow
 
@@ -30,21 +32,29 @@ PATHS = {
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-@pytest.fixture(scope="module")
-def runs(root, figures) -> dict[str, tuple[int, str]]:
-    """Run benchmarks/run.py once per path, all paths at the same time."""
-    started = {}
+BACKGROUND_ORDER = 0  # the longest jobs of the suite: started first
+
+
+def background_jobs(root: Path) -> list[Job]:
+    """benchmarks/run.py once per path, started when this module is collected."""
+    jobs = []
     for name, variables in PATHS.items():
         env = {**os.environ, **ONE_THREAD, **variables}
         env.pop("MPLBACKEND", None)
-        started[name] = subprocess.Popen([sys.executable, str(root / "benchmarks" / "run.py")], cwd=root, env=env,
-                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        jobs.append(Job(f"numeric path {name}", [sys.executable, str(root / "benchmarks" / "run.py")], env, 3000))
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def runs(figures) -> dict[str, tuple[int, str]]:
+    """Each path's exit code and output (stdout and stderr)."""
     done = {}
-    for name, process in started.items():
-        output, _ = process.communicate(timeout=1500)
+    for name in PATHS:
+        code, out, err = background(f"numeric path {name}")
+        output = out + err
         figures.append(f"numeric path {name}:")  # its fingerprint and times, for the log
         figures.extend("    " + line for line in output.splitlines() if not line.startswith("["))
-        done[name] = (process.returncode, output)
+        done[name] = (code, output)
     return done
 
 

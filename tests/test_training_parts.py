@@ -4,17 +4,18 @@ their CPU's rounding or to an unlucky seed.
 
 The reference solution in solutions/ is trained from SEEDS on the native path
 and on each path of tests/test_numeric_paths.py, one process per path, in
-parallel. Every run must beat the grading target by MARGINS[assignment] and
+the background from the start of the test run (tests/conftest.py). Every run must beat the grading target by MARGINS[assignment] and
 take at most half the CPU time the part allows.
 """
 from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from conftest import Job, background
 
 from autograder.cases import RECALL_TARGET
 from test_numeric_paths import ONE_THREAD, PATHS
@@ -26,24 +27,32 @@ SEEDS = (0, 1, 2, 3, 4)
 MARGINS = {"a3_gated": (RECALL_TARGET, 0.02, 60.0)}
 
 
-@pytest.fixture(scope="module")
-def measured(root, figures) -> dict[tuple[str, str], list[dict]]:
-    """{(assignment, path): one record per seed}, every path trained at once."""
-    started = {}
+BACKGROUND_ORDER = 1
+
+
+def background_jobs(root: Path) -> list[Job]:
+    """tests/train_reference.py per assignment and path, started when this module is collected."""
+    jobs = []
     for assignment in MARGINS:
         for path, variables in {"native": {}, **PATHS}.items():
             env = {**os.environ, **ONE_THREAD, **variables}
             command = [sys.executable, str(root / "tests" / "train_reference.py"), assignment, *map(str, SEEDS)]
-            started[assignment, path] = subprocess.Popen(command, cwd=root, env=env, text=True,
-                                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            jobs.append(Job(f"training {assignment} {path}", command, env, 1200))
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def measured(figures) -> dict[tuple[str, str], list[dict]]:
+    """{(assignment, path): one record per seed}."""
     results = {}
-    for key, process in started.items():
-        out, err = process.communicate(timeout=1200)
-        assert process.returncode == 0, f"{key}: {err[-3000:]}"
-        results[key] = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-        for record in results[key]:  # the figures, for the log
-            figures.append(f"{key[0]} {key[1]:15} seed {record['seed']}: score {record['score']:.4f}, "
-                  f"{record['cpu_seconds']:.1f} s CPU")
+    for assignment in MARGINS:
+        for path in {"native": {}, **PATHS}:
+            code, out, err = background(f"training {assignment} {path}")
+            assert code == 0, f"{assignment} {path}: {err[-3000:]}"
+            results[assignment, path] = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+            for record in results[assignment, path]:  # the figures, for the log
+                figures.append(f"{assignment} {path:15} seed {record['seed']}: score {record['score']:.4f}, "
+                               f"{record['cpu_seconds']:.1f} s CPU")
     return results
 
 
