@@ -77,7 +77,10 @@ def cmd_grade(args: argparse.Namespace) -> int:
         return 2
     results = []
     for index, entry in enumerate(tqdm(found, desc="grading", unit="student")):
-        result = workspace.grade(entry, index)
+        try:
+            result = workspace.grade(entry, index)
+        except Exception as error:  # a fault of the grader: this student is reported, the others graded
+            result = Result(entry.student, "grader error", notes=[f"{type(error).__name__}: {str(error)[:300]}"])
         if not workspace.options.sandbox:
             result.notes.append("graded WITHOUT a sandbox (--no-sandbox)")
         results.append(result)

@@ -43,10 +43,14 @@ HIDDEN_TEXT = "[hidden tests: not shown]"  # the same note in markdown and outpu
 SOLUTION_NOTE = "[model answer not shown]"
 
 #: A hidden-test region anywhere in a text; one never closed runs to the end.
-_HIDDEN = re.compile(r"#+[ \t]*BEGIN[ \t]+HIDDEN[ \t]+TESTS.*?(?:#+[ \t]*END[ \t]+HIDDEN[ \t]+TESTS[^\n]*|\Z)", re.S | re.I)
+#: Markers count at the start of a line only, and `#++` never backtracks: a
+#: student's line of a million `#` costs one pass, not a million.
+_HIDDEN = re.compile(r"^[ \t]*#++[ \t]*BEGIN[ \t]+HIDDEN[ \t]+TESTS.*?"
+                     r"(?:^[ \t]*#++[ \t]*END[ \t]+HIDDEN[ \t]+TESTS[^\n]*|\Z)", re.S | re.I | re.M)
 #: A model-answer region (nbgrader's solution and mark-scheme delimiters).
 _SOLUTION = re.compile(
-    r"#+[ \t]*BEGIN[ \t]+(SOLUTION|MARK[ \t]+SCHEME).*?(?:#+[ \t]*END[ \t]+\1[^\n]*|\Z)", re.S | re.I)
+    r"^[ \t]*#++[ \t]*BEGIN[ \t]+(SOLUTION|MARK[ \t]+SCHEME).*?(?:^[ \t]*#++[ \t]*END[ \t]+\1[^\n]*|\Z)",
+    re.S | re.I | re.M)
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")  # keeps \t \n \r
 _MAGIC = {"png": (b"\x89PNG\r\n\x1a\n",), "jpeg": (b"\xff\xd8\xff",), "gif": (b"GIF87a", b"GIF89a")}
@@ -112,8 +116,9 @@ def _clean_text(text: str, terminal: bool = True) -> str:
 
 
 def _hide(text: str, instructor: bool = False, note: str = HIDDEN_TEXT) -> str:
-    """A text without hidden tests and, in an instructor's cell, without model answers."""
-    text = _HIDDEN.sub(note, text)
+    """A text without hidden tests and, in an instructor's cell, without model answers
+    (cut first to twice what any page shows of it, so no text costs long)."""
+    text = _HIDDEN.sub(note, text[:2 * MAX_OUTPUT])
     return _SOLUTION.sub(SOLUTION_NOTE, text) if instructor else text
 
 

@@ -6,7 +6,9 @@ reproduced: the submission's rows (updated in place on re-grading, so manual
 grades and comments survive), each test cell's auto score, written answers
 left for manual grading (or 0 with "No response." when untouched), and the
 notebook in `autograded/<student>/<assignment>/` with nbgrader's metadata,
-for Formgrader, `nbgrader generate_feedback` and `nbgrader export`.
+for Formgrader and `nbgrader export`. That copy holds the hidden tests (put
+back by nbgrader's OverwriteCells) and is for instructors only: students get
+the grader's own feedback pages, not `nbgrader generate_feedback`'s.
 Checked against real `nbgrader autograde` row by row (nbgrader 0.9.6).
 """
 from __future__ import annotations
@@ -56,4 +58,25 @@ def record(course_root: Path, db_url: str, assignment: str, notebook: str, stude
             gb.db.commit()
     folder = course_root / "autograded" / student / assignment
     folder.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, folder / f"{notebook}.ipynb")
+    nbformat.write(inert(nb), folder / f"{notebook}.ipynb")
+
+
+#: Output types an instructor's browser may show from a student's kernel.
+SAFE_OUTPUT_TYPES = ("text/plain", "image/png", "image/jpeg")
+
+
+def inert(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The notebook as Formgrader may show it: Formgrader renders the
+    `autograded/` copy in the instructor's browser, on the Jupyter server's
+    origin, without sanitizing, so nothing of the student's may be active
+    there: outputs keep plain text and images only, and markdown the student
+    wrote shows its HTML as text."""
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "markdown" and (meta.get("solution") or not meta.get("locked")):
+            cell.source = cell.source.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        for output in cell.get("outputs", []):
+            if "data" in output:
+                output["data"] = {k: v for k, v in output["data"].items() if k in SAFE_OUTPUT_TYPES}
+    return nb

@@ -266,7 +266,7 @@ class Workspace:
                     break
             finally:
                 kernel.close()
-                shutil.rmtree(scratch, ignore_errors=True)
+                sandbox.remove(scratch)
         for grade_id, part in pending:
             result.messages[grade_id] = f"{cases.CASES[part].title}: not graded, the kernel kept dying"
         if timed_out:
@@ -308,7 +308,12 @@ class Workspace:
             outcomes = wire.unpack(*sent)
         except wire.WireError as error:
             return f"{title}: what came back from the calls of {function} is not plain data ({error})"
-        return cases.summary(part, cases.judge(part, outcomes))
+        except Exception:  # anything else a forged document may provoke
+            return f"{title}: what came back from the calls of {function} is not plain data"
+        try:
+            return cases.summary(part, cases.judge(part, outcomes))
+        except Exception as error:  # a result no comparison foresaw: not graded as right
+            return f"{title}: the result could not be judged ({type(error).__name__})"
 
     def _record(self, student: str, executed: nbformat.NotebookNode, result: Result) -> None:
         """The executed notebook and the scores, into the workspace and the gradebook."""

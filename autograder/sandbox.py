@@ -1,7 +1,8 @@
 """The sandbox a student's kernel runs in: bubblewrap (`bwrap`), with limits.
 
 Inside, the kernel sees a read-only system (/usr, /etc and this Python
-environment), its own empty /tmp, a fresh /proc and /dev, the grader's
+environment), its own empty /tmp (a folder of its scratch folder), a fresh
+/proc and /dev, the grader's
 kernel-side package (`autograder/sandboxed/`: input generators, no answers)
 read-only at /opt/grader, and one writable folder: its scratch folder. It does
 not see `solutions/`, the grading workspace (other students, the gradebook,
@@ -86,7 +87,7 @@ def _bwrap_base() -> list[str]:
     args = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
             "--die-with-parent", "--new-session", "--hostname", "grading",
             "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc",
-            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+            "--proc", "/proc", "--dev", "/dev"]
     for link in ("bin", "lib", "lib64", "sbin"):
         target = Path("/", link)
         if target.is_symlink():
@@ -113,17 +114,23 @@ def kernel_package(target: Path, assignment_module: str) -> Path:
     return target
 
 
+def remove(folder: Path) -> None:
+    """Delete a folder a sandbox wrote, however deep (shutil.rmtree recurses and
+    gives up past Python's recursion limit); never follows its links."""
+    if folder.is_symlink() or folder.is_file():
+        folder.unlink()
+    elif folder.exists():
+        subprocess.run(["rm", "-rf", "--one-file-system", "--", str(folder)], check=False)
+
+
 def prepare_scratch(scratch: Path) -> None:
     """A fresh, empty folder that the sandbox user owns."""
-    if scratch.exists():
-        shutil.rmtree(scratch)
-    scratch.mkdir(parents=True)
+    remove(scratch)
+    (scratch / ".tmp").mkdir(parents=True)
     if os.geteuid() == 0:
         os.chown(scratch, NOBODY, NOBODY)
+        os.chown(scratch / ".tmp", NOBODY, NOBODY)
     scratch.chmod(0o700 if os.geteuid() == 0 else 0o755)
-    for parent in scratch.parents:  # the sandbox user must reach the scratch folder's mount point
-        if parent == Path("/"):
-            break
 
 
 def kernel_command(scratch: Path, package: Path, limits: Limits, sandbox: bool) -> list[str]:
@@ -142,6 +149,9 @@ def kernel_command(scratch: Path, package: Path, limits: Limits, sandbox: bool) 
     for path in _python_paths():
         args += [*_parents_755(path), "--ro-bind", str(path), str(path)]
     args += [*_parents_755(Path(GRADER_DIR)), "--ro-bind", str(package), GRADER_DIR]
+    # /tmp is a folder of the scratch folder (on disk, not in the host's RAM); bound
+    # first, so that a scratch folder under the host's /tmp is mounted inside it
+    args += ["--bind", str(scratch / ".tmp"), "/tmp"]
     args += [*_parents_755(scratch), "--bind", str(scratch), str(scratch), "--chdir", str(scratch)]
     if os.geteuid() == 0:  # drop to nobody inside, so that RLIMIT_NPROC holds and no capability is left
         args += ["--", "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",

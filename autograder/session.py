@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+import zmq
+import zmq.asyncio
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import ensure_async, run_sync
@@ -28,13 +30,20 @@ from . import sandbox
 RESULT_MIME = "application/vnd.rnn-course.result+json"
 MAX_OUTPUT_BYTES = 200_000  # text and images kept per cell; the rest is dropped with a note
 MAX_RESULT_BYTES = 32 * 2**20
+MAX_MESSAGE_BYTES = 48 * 2**20  # one message from the kernel; a larger one cuts the connection
 
 
 class _SandboxKernelManager(AsyncKernelManager):
     """A kernel started by our own command (bwrap ...) over unix sockets."""
 
     def __init__(self, argv: list[str], scratch: Path, **kwargs: Any):
-        super().__init__(transport="ipc", connection_file=str(scratch / "kernel.json"), **kwargs)
+        context = zmq.asyncio.Context()
+        # No message larger than the grader means to hold, no backlog of them, and
+        # no reconnecting to a socket path the sandbox may have replaced by a link.
+        context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        context.setsockopt(zmq.RCVHWM, 100)
+        context.setsockopt(zmq.RECONNECT_IVL, -1)
+        super().__init__(transport="ipc", connection_file=str(scratch / "kernel.json"), context=context, **kwargs)
         self._kernel_spec = KernelSpec(argv=argv, display_name="sandboxed Python", language="python",
                                        interrupt_mode="message", env={})
 
@@ -61,14 +70,17 @@ class _Client(NotebookClient):
         import asyncio
 
         task = asyncio.ensure_future(super()._async_poll_output_msg(parent_msg_id, cell, cell_index))
-        while not task.done():
-            await asyncio.wait([task], timeout=1)
-            provisioner = getattr(self.km, "provisioner", None)
-            process = getattr(provisioner, "process", None)
-            if not task.done() and process is not None and process.poll() is not None:
+        try:
+            while not task.done():
+                await asyncio.wait([task], timeout=1)
+                provisioner = getattr(self.km, "provisioner", None)
+                process = getattr(provisioner, "process", None)
+                if not task.done() and process is not None and process.poll() is not None:
+                    raise DeadKernelError("Kernel died")
+            return task.result()
+        finally:
+            if not task.done():  # cancelled by nbclient, or the kernel died: it must not read on
                 task.cancel()
-                raise DeadKernelError("Kernel died")
-        return task.result()
 
     def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> Any:
         size = sum(len(json.dumps(o)) for o in outs[-50:]) if outs else 0
@@ -159,8 +171,9 @@ class Kernel:
         start = time.monotonic()
         try:
             self.client.execute_cell(cell, index)
-        except DeadKernelError:
+        except Exception:  # a dead kernel, or messages nbclient cannot take (forged, oversized)
             self.alive = False
+            self.close()
             return "dead"
         if not self._process_alive():
             self.alive = False
@@ -180,7 +193,9 @@ class Kernel:
         start = time.monotonic()
         try:
             self.client.execute_cell(probe, len(self.nb.cells) - 1, store_history=False)
-        except DeadKernelError:
+        except Exception:
+            self.alive = False
+            self.close()
             return False
         finally:
             self.client.timeout = self.settings.cell_timeout
@@ -203,8 +218,9 @@ class Kernel:
             finally:
                 self.client.timeout = self.settings.cell_timeout
                 self.nb.cells.pop()
-        except DeadKernelError:
+        except Exception:  # a dead kernel, or messages nbclient cannot take (forged, oversized)
             self.alive = False
+            self.close()
             return "dead", []
         if not self._process_alive():
             self.alive = False
@@ -257,10 +273,12 @@ def _wait_until_gone(namespaces: set[str], seconds: float = 20.0) -> None:
 
 def collect_code(assignment_module: str, part: str, tables: list | None) -> str:
     """The code the grader runs in the kernel to collect one part."""
-    return (f"import sys as _s\n"
-            f"_s.path.insert(0, {sandbox.GRADER_DIR!r} if _s.path[0] != {sandbox.GRADER_DIR!r} else _s.path[0])\n"
-            f"from sandboxed.engine import display_result as _grader_display\n"
-            f"_grader_display({assignment_module!r}, {part!r}, globals(), {json.dumps(tables)!r})\n")
+    code = (f"import sys\n"
+            f"sys.path.insert(0, {sandbox.GRADER_DIR!r})\n"
+            f"from sandboxed.engine import display_result\n"
+            f"display_result({assignment_module!r}, {part!r}, notebook, {json.dumps(tables)!r})\n")
+    # run in a namespace of its own: the notebook's names stay as the student left them
+    return f"exec({code!r}, {{'notebook': globals()}})\n"
 
 
 def read_result(outputs: list) -> tuple[str, bytes] | None:

@@ -1004,3 +1004,20 @@ def test_judge_of_fake_exception_names(name):
                           f"but it tried to use torch.x"]
     else:  # torch is never hidden in this part: not the student's doing, judged as any exception
         assert len(hidden) == trials and all("raised TorchHidden" in msg for msg in hidden)
+
+
+def test_wire_rejects_arrays_in_another_byte_order_and_unknown_tensor_dtypes():
+    """A forged document cannot make the grader's decoder raise anything but WireError."""
+    import io
+    import json as _json
+
+    def doc(node, array):
+        buffer = io.BytesIO()
+        np.savez(buffer, a0=array)
+        return _json.dumps({"outcomes": [node]}), buffer.getvalue()
+
+    with pytest.raises(WireError):
+        wire.unpack(*doc({"t": "ndarray", "i": 0}, np.arange(3, dtype=">f8")))
+    for dtype in ("qint8", "float8_e4m3fn", "Tensor", "__class__"):
+        with pytest.raises(WireError):
+            wire.unpack(*doc({"t": "tensor", "dtype": dtype, "i": 0}, np.arange(3.0)))

@@ -315,3 +315,32 @@ def test_sanitizer_allow_list() -> None:
     assert clean("<span id=x class=y style='color:red' title=t>s</span>") == '<span title="t">s</span>'
     assert clean("<table border=1 class=dataframe><tr><td colspan=2 onclick=x>1</td></tr></table>") == (
         '<table><tbody><tr><td colspan="2">1</td></tr></tbody></table>')
+
+
+def test_formgraders_copy_is_inert():
+    """The autograded/ copy is shown by Formgrader in the instructor's browser,
+    unsanitized: it keeps plain text and images of the outputs only, and the
+    HTML a student writes in markdown shows as text."""
+    from autograder.gradebook import inert
+
+    answer = nbformat.v4.new_markdown_cell('My answer <img src=x onerror="alert(1)"> & more')
+    answer.metadata["nbgrader"] = {"grade": True, "solution": True, "grade_id": "answer", "points": 5}
+    given = nbformat.v4.new_markdown_cell("Given <b>text</b>")
+    given.metadata["nbgrader"] = {"grade": False, "solution": False, "locked": True, "grade_id": "intro"}
+    code = nbformat.v4.new_code_cell("display(...)")
+    code.outputs = [nbformat.v4.new_output("display_data", data={
+        "text/html": "<script>alert(2)</script>", "application/javascript": "alert(3)",
+        "text/plain": "<p>shown as text</p>", "image/png": "iVBORw0KGgo="})]
+    nb = inert(nbformat.v4.new_notebook(cells=[answer, given, code]))
+    assert nb.cells[0].source == "My answer &lt;img src=x onerror=\"alert(1)\"&gt; &amp; more"
+    assert nb.cells[1].source == "Given <b>text</b>"  # the assignment's own cells are as released
+    assert set(nb.cells[2].outputs[0]["data"]) == {"text/plain", "image/png"}
+
+
+def test_a_line_of_a_million_hashes_is_cheap():
+    """The hidden-region search passes over a student's endless line of `#` once
+    (cut first to twice what a page shows of any text)."""
+    from autograder.feedback import MAX_OUTPUT, _hide
+
+    assert _hide("#" * 1_000_000) == "#" * (2 * MAX_OUTPUT)
+    assert _hide("a\n  ## BEGIN HIDDEN TESTS\nsecret\n## END HIDDEN TESTS\nb") == "a\n[hidden tests: not shown]\nb"

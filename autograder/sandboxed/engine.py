@@ -115,6 +115,8 @@ class Replay:
         try:
             bound = self.signature.bind(*args, **kwargs)
         except TypeError as error:
+            if callable(self.own):  # the student's own signature, say: their function answers
+                return self.own(*args, **kwargs)
             raise ReplayMiss(f"{self.swap.name} was called with the wrong arguments: {error}") from None
         arguments = tuple(bound.arguments[p] for p in self.swap.parameters)
         sealed = self.table.get(hashlib.sha256(INDEX + wire.digest(arguments).encode()).hexdigest())
@@ -189,10 +191,23 @@ def _module(assignment: str) -> Any:
 def collect(calls: Calls, function: Any, tables: list[dict[str, str]] | None = None,
             part: str = "this part") -> tuple[str, bytes]:
     """Every trial's outcome for `function`, packed as plain data."""
-    trials = calls.trials()
-    outcomes = [outcome(calls, function, trial, tables[k] if tables else None, part)
-                for k, trial in enumerate(trials)]
+    with _default_settings():
+        trials = calls.trials()
+        args = [_made(trial) for trial in trials]
+    outcomes = [outcome(calls, function, Trial(trial.label, lambda made=made: made), tables[k] if tables else None,
+                        part)
+                if not isinstance(made, BaseException) else made
+                for k, (trial, made) in enumerate(zip(trials, args))]
     return wire.pack(outcomes)
+
+
+def _made(trial: Trial) -> tuple | BaseException:
+    """A trial's arguments, built now (under the default settings); the
+    student's call later gets them as they are."""
+    try:
+        return trial.make()
+    except Exception as error:  # the notebook broke something the inputs need
+        return error
 
 
 RESULT_MIME = "application/vnd.rnn-course.result+json"
@@ -204,18 +219,27 @@ def display_result(assignment: str, part: str, scope: dict, tables: str) -> None
     as JSON) and display the packed result for the grader to read."""
     from IPython.display import display
 
-    _reset_global_state()
     calls = _module(assignment).CALLS[part]
     text, arrays = collect(calls, scope.get(calls.function, _MISSING), json.loads(tables), part.split(".")[-1])
     display({RESULT_MIME: {"json": text, "npz": base64.b64encode(arrays).decode()}}, raw=True)
 
 
-def _reset_global_state() -> None:
-    """Settings a notebook may have changed that would change the inputs the
-    trials build (the grader builds the same inputs in its own process)."""
+@contextmanager
+def _default_settings() -> Iterator[None]:
+    """While the trials build their inputs: torch's defaults, which a notebook
+    may have changed (the grader builds the same inputs in its own process).
+    The student's settings are back for the calls themselves."""
     import sys
 
     torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.set_default_dtype(torch.float32)
-        torch.set_grad_enabled(True)
+    if torch is None:
+        yield
+        return
+    dtype, grad = torch.get_default_dtype(), torch.is_grad_enabled()
+    torch.set_default_dtype(torch.float32)
+    torch.set_grad_enabled(True)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(dtype)
+        torch.set_grad_enabled(grad)

@@ -29,6 +29,8 @@ MAX_ITEMS = 100_000  # JSON nodes in one document
 MAX_ARRAY_BYTES = 64 * 2**20  # all arrays of one document together
 MAX_TEXT = 4000  # characters of a string or an error message kept
 NUMERIC_KINDS = "biufc"  # bool, int, uint, float, complex
+TENSOR_DTYPES = {"bool", "uint8", "int8", "int16", "int32", "int64", "float16", "bfloat16", "float32", "float64",
+                 "complex64", "complex128"}
 
 
 class WireError(ValueError):
@@ -172,8 +174,8 @@ def _load_arrays(data: bytes) -> list[np.ndarray]:
     except Exception as error:  # not a zip, a pickled array, a truncated file, ...
         raise WireError(f"the arrays cannot be read: {type(error).__name__}") from None
     for array in arrays:
-        if array.dtype.kind not in NUMERIC_KINDS:
-            raise WireError(f"an array of dtype {array.dtype} is not plain numbers")
+        if array.dtype.kind not in NUMERIC_KINDS or not array.dtype.isnative:
+            raise WireError(f"an array of dtype {array.dtype} is not plain numbers in this machine's order")
     return arrays
 
 
@@ -221,10 +223,13 @@ class _Decoder:
         if tag == "tensor":
             import torch
 
-            dtype = getattr(torch, str(node.get("dtype")), None)
-            if not isinstance(dtype, torch.dtype):
+            name = node.get("dtype")
+            if name not in TENSOR_DTYPES:
                 raise WireError("bad tensor dtype")
-            return torch.from_numpy(self.array(node).copy()).to(dtype)
+            try:
+                return torch.from_numpy(self.array(node).copy()).to(getattr(torch, name))
+            except (TypeError, ValueError, RuntimeError):
+                raise WireError("the tensor's data does not fit its dtype") from None
         if tag in ("tuple", "list") and type(node.get("v")) is list:
             items = [self.decode(v, depth + 1) for v in node["v"]]
             return tuple(items) if tag == "tuple" else items
