@@ -448,6 +448,9 @@ def judge(name: str, outcomes: list[Any]) -> list[str]:
         if isinstance(got, Raised) and got.is_a("TorchHidden") and calls.hides_torch:
             used = got.message.partition("tried to ")[2] or "use it"
             return [f"{calls.hides_torch}, so torch is hidden while {case.title} runs, but it tried to {used}"]
+        if isinstance(got, Raised) and got.is_a("TorchHidden") and calls.blocks_why:
+            used = got.message.partition("tried to ")[2] or "use one of them"
+            return [f"{calls.blocks_why}, but {case.title} tried to {used}"]
     judged = [(trial, _judge(case, calls, got, trial)) for trial, got in zip(trials, outcomes)]
     messages = [message for _, message in judged if message]
     note = case.explain([(t, msg is None) for t, msg in judged]) if case.explain and messages else None
@@ -478,9 +481,11 @@ def failures(name: str, function: Callable) -> list[str]:
     """Run every trial of part `name` on `function` in this process, through
     the same plain-data round trip as grading; one message per failed trial.
     Only the part's reference, trusted code, may use torch where the part hides it."""
-    calls = calls_for(name)
-    if function is CASES[name].reference:  # trusted code: it may use torch where students may not
-        calls = dataclasses.replace(calls, hides_torch=None)
+    calls, case = calls_for(name), CASES[name]
+    if function is case.reference:  # trusted code: it may use torch where students may not
+        calls = dataclasses.replace(calls, hides_torch=None, blocks=())
+    elif any(function is mistake.function for mistake in case.mistakes):
+        calls = dataclasses.replace(calls, blocks=())  # built on the reference's modules: judged by its result
     text, arrays = engine.collect(calls, function, replay_tables(name), name.split(".")[-1])
     return judge(name, wire.unpack(text, arrays))
 

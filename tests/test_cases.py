@@ -1002,6 +1002,8 @@ def test_judge_of_fake_exception_names(name):
     if calls.hides_torch:
         assert hidden == [f"{calls.hides_torch}, so torch is hidden while {CASES[name].title} runs, "
                           f"but it tried to use torch.x"]
+    elif calls.blocks:  # some of torch's functions are blocked in this part
+        assert hidden == [f"{calls.blocks_why}, but {CASES[name].title} tried to use torch.x"]
     else:  # torch is never hidden in this part: not the student's doing, judged as any exception
         assert len(hidden) == trials and all("raised TorchHidden" in msg for msg in hidden)
 
@@ -1021,3 +1023,52 @@ def test_wire_rejects_arrays_in_another_byte_order_and_unknown_tensor_dtypes():
     for dtype in ("qint8", "float8_e4m3fn", "Tensor", "__class__"):
         with pytest.raises(WireError):
             wire.unpack(*doc({"t": "tensor", "dtype": dtype, "i": 0}, np.arange(3.0)))
+
+
+READY_MADE_CELLS = {
+    "a3.lstm_cell": ['''
+def lstm_cell(x, state, weight_ih, weight_hh, bias_ih, bias_hh):
+    return torch.lstm_cell(x, state, weight_ih, weight_hh, bias_ih, bias_hh)
+''', '''
+def lstm_cell(x, state, weight_ih, weight_hh, bias_ih, bias_hh):
+    cell = nn.LSTMCell(x.shape[1], weight_hh.shape[1], bias=bias_ih is not None).double()
+    with torch.no_grad():
+        cell.weight_ih.copy_(weight_ih)
+        cell.weight_hh.copy_(weight_hh)
+        if bias_ih is not None:
+            cell.bias_ih.copy_(bias_ih)
+            cell.bias_hh.copy_(bias_hh)
+        return cell(x, state)
+'''],
+    "a3.gru_cell": ['''
+from torch.nn import GRUCell as Ready
+
+def gru_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh, reset_after=True):
+    cell = Ready(x.shape[1], h.shape[1], bias=bias_ih is not None).double()
+    with torch.no_grad():
+        cell.weight_ih.copy_(weight_ih)
+        cell.weight_hh.copy_(weight_hh)
+        return cell(x, h)
+'''],
+    "a3.lstm_layer": ['''
+def lstm_layer(x, weight_ih, weight_hh, bias_ih, bias_hh, state=None):
+    B, T, _ = x.shape
+    H = weight_hh.shape[1]
+    zeros = torch.zeros(1, B, H, dtype=x.dtype)
+    h0, c0 = state if state is not None else (zeros, zeros)
+    flat = [weight_ih, weight_hh] + ([bias_ih, bias_hh] if bias_ih is not None else [])
+    out, h, c = torch._VF.lstm(x, (h0, c0), flat, bias_ih is not None, 1, 0.0, False, False, True)
+    return out, (h, c)
+'''],
+}
+
+
+@pytest.mark.parametrize("name,code", [(n, c) for n, codes in READY_MADE_CELLS.items() for c in codes])
+def test_a3_cells_may_not_call_torchs_own(name, code):
+    """Parts A to C build the cells from tensor operations (their statements say so):
+    torch's own cell functions and modules are blocked while they run."""
+    scope = {"torch": torch, "nn": nn}
+    exec(code, scope)
+    problems = failures(name, scope[name.split(".")[1]])
+    assert problems and "builds the cell from tensor operations" in problems[0], problems
+    assert torch.lstm_cell.__module__ != "sandboxed" and nn.LSTMCell.__name__ == "LSTMCell"  # put back

@@ -181,10 +181,17 @@ def run_model(model: Any, args: tuple) -> dict[str, Any]:
 
 LSTM_CELL = Swap("lstm_cell", ("x", "state", "weight_ih", "weight_hh", "bias_ih", "bias_hh"))
 
+#: What Parts A to C may not call: they build the cells from tensor operations.
+READY_MADE = tuple(f"torch.{name}" for name in ("lstm_cell", "gru_cell", "rnn_tanh_cell", "lstm", "gru", "rnn_tanh",
+                                                 "_VF")) + \
+    tuple(f"torch.nn.{name}" for name in ("LSTMCell", "LSTM", "GRUCell", "GRU", "RNNCell", "RNN"))
+OWN_CELLS = "this part builds the cell from tensor operations, not torch's recurrent functions or modules"
+
 CALLS: dict[str, Calls] = {
-    "a3.lstm_cell": Calls("lstm_cell", lstm_cell_trials),
-    "a3.lstm_layer": Calls("lstm_layer", lstm_layer_trials, swaps=(LSTM_CELL,)),
-    "a3.gru_cell": Calls("gru_cell", gru_trials),
+    "a3.lstm_cell": Calls("lstm_cell", lstm_cell_trials, blocks=READY_MADE, blocks_why=OWN_CELLS),
+    "a3.lstm_layer": Calls("lstm_layer", lstm_layer_trials, swaps=(LSTM_CELL,), blocks=READY_MADE,
+                           blocks_why=OWN_CELLS),
+    "a3.gru_cell": Calls("gru_cell", gru_trials, blocks=READY_MADE, blocks_why=OWN_CELLS),
     "a3.init_lstm_": Calls("init_lstm_", init_trials, run=run_init),
     "a3.param_count": Calls("param_count", count_trials,
                             hides_torch="the count must come from a formula, not from a module"),

@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from . import wire
-from .hiding import torch_hidden
+from .hiding import blocked, torch_hidden
 
 NOT_DEFINED = "NotDefined"
 
@@ -77,6 +77,9 @@ class Calls:
     run: Callable[[Callable, tuple], Any] = call  # what of a call is sent back
     hides_torch: str | None = None  # why torch is hidden during the call, if it is
     swaps: tuple[Swap, ...] = field(default=())
+    # torch's ready-made functions the part may not call ("torch.lstm_cell"), and why
+    blocks: tuple[str, ...] = field(default=())
+    blocks_why: str | None = None
 
 
 # --- replayed earlier parts ----------------------------------------------------
@@ -179,6 +182,8 @@ def outcome(calls: Calls, function: Any, trial: Trial, table: dict[str, str] | N
                 stack.enter_context(_swapped(scope, replays))
             if calls.hides_torch:
                 stack.enter_context(torch_hidden(function))
+            elif calls.blocks:
+                stack.enter_context(blocked(function, calls.blocks))
             return calls.run(function, args)
     except (Exception, SystemExit) as error:  # anything the student's code may raise
         return error

@@ -224,3 +224,41 @@ def torch_hidden(function: Callable) -> Iterator[None]:
             else:
                 setattr(owner, attr, value)
         fence.scope.update(kept_names)
+
+
+@contextmanager
+def blocked(function: Callable, names: tuple[str, ...]) -> Iterator[None]:
+    """Block some of torch's ready-made functions and classes (dotted names such
+    as "torch.lstm_cell", "torch.nn.LSTMCell"), torch itself staying usable,
+    while the block runs `function`; the notebook's own names for them are
+    blocked too. Raises TorchHidden when one was used, even if the code caught
+    the error it got."""
+    fence = _Fence(function)
+    undo: list = []
+    kept: dict[str, Any] = {}
+    try:
+        targets = []
+        for name in names:
+            space, _, attr = name.rpartition(".")
+            module = sys.modules.get(space)
+            if module is not None and attr in vars(module):
+                targets.append(vars(module)[attr])
+                _patch(module, attr, _StandIn(fence, name), undo)
+        for key, value in list(fence.scope.items()):
+            if any(value is target for target in targets):
+                kept[key] = value
+                fence.scope[key] = _StandIn(fence, key)
+        try:
+            yield
+        except Exception:
+            if not fence.attempts:
+                raise
+        if fence.attempts:
+            raise TorchHidden(fence.attempts[0])
+    finally:
+        for owner, attr, value in reversed(undo):
+            if value is _MISSING:
+                delattr(owner, attr)
+            else:
+                setattr(owner, attr, value)
+        fence.scope.update(kept)
