@@ -500,6 +500,37 @@ XSS_MARKDOWN = ('# Notes <script>alert(11)</script>\n\n<img src=x onerror="alert
                 '<div style="background:url(javascript:alert(15))" onclick="alert(16)">z</div>\n')
 
 
+BAD_SIGNATURE = r'''
+# every message the kernel sends from now on carries a signature the grader rejects
+get_ipython().kernel.session.key = b"not-the-key"
+print("signed with another key")
+'''
+
+HUGE_MESSAGE = r'''
+# one output message far larger than the grader takes, sent straight to the channel
+kernel = get_ipython().kernel
+kernel.session.send(kernel.iopub_socket, "stream", {"name": "stdout", "text": "x" * 200_000_000},
+                    parent=kernel.get_parent())
+'''
+
+DEEP_FOLDERS = r'''
+import os
+# deeper than Python's recursion limit: the grader must still clear the scratch folder
+start = os.getcwd()
+for _ in range(1500):
+    os.mkdir("d")
+    os.chdir("d")
+os.chdir(start)
+with open("/tmp/" + "big", "wb") as handle:  # /tmp: a folder of the scratch folder, on disk
+    handle.write(b"0" * 50_000_000)
+'''
+
+HASHES = r'''
+print("#" * 2_000_000)  # a line the feedback's hidden-region search must pass in one go
+'''
+HASHES_MARKDOWN = "#" * 1_000_000
+
+
 def make_adversarial(release_path: Path, source_path: Path) -> dict[str, tuple[nbformat.NotebookNode, list[int]]]:
     release = nbformat.read(release_path, as_version=4)
     right = solution_code(nbformat.read(source_path, as_version=4))
@@ -598,6 +629,10 @@ def sequence_cross_entropy(logits, targets):
         # an honest student graded right after the fork bomb: its kernel must start and get full points
         "c17z_honest_after_fork_bomb": (fill(release, {**code, "answer_parameter_sharing": ANSWER}), FULL),
         "c18_xss": (xss, ZERO),
+        "c19_bad_signature": (cheat(BAD_SIGNATURE), ZERO),
+        "c20_huge_message": (cheat(HUGE_MESSAGE), ZERO),
+        "c21_deep_folders": (cheat(DEEP_FOLDERS), ZERO),
+        "c22_hashes": (with_extra(cheat(HASHES), HASHES_MARKDOWN, after="rnn_cell_forward", kind="markdown"), ZERO),
         "h_right": (fill(release, {**code, "answer_parameter_sharing": ANSWER}), FULL),
         "h_half": (fill(release, {k: code[k] for k in ("rnn_cell_forward", "rnn_forward")}), [20, 25, 0, 0]),
         "h_wrong_a": (fill(release, {**code, "rnn_cell_forward": wrong_cell}), [0, 25, 20, 20]),
