@@ -10,7 +10,7 @@ the student and by the instructor, in a browser. So:
   nh3 (the Rust sanitizer ammonia) with a small allow-list: no scripts, styles,
   event handlers, frames, forms or SVG, links only to http/https/mailto, images
   only as validated PNG/JPEG/GIF data URLs;
-- hidden tests (any `### BEGIN HIDDEN TESTS` region, wherever it appears),
+- hidden tests (any `### BEGIN HIDDEN TESTS` region that starts a line),
   model answers in instructor cells, test cells' traceback frames and the
   grader's own result data are never shown;
 - each output, each image and the whole page have a size cap.
@@ -32,10 +32,11 @@ import nh3
 from markdown_it import MarkdownIt
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 
+from .sandboxed.engine import RESULT_MIME  # the grader's data in a kernel's output: never shown
+
 MAX_OUTPUT = 20_000  # characters of one output (or source, or message) shown; the head is kept
 MAX_IMAGE = 1_500_000  # characters of one base64 image
 MAX_PAGE = 5_000_000  # characters of the whole page; cells past it are left out with a note
-RESULT_MIME = "application/vnd.rnn-course.result+json"  # the grader's data: never shown
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 HIDDEN_NOTE = "# Hidden tests ran here: they check the same function on other inputs (not shown)."
