@@ -38,11 +38,10 @@ class _SandboxKernelManager(AsyncKernelManager):
 
     def __init__(self, argv: list[str], scratch: Path, **kwargs: Any):
         context = zmq.asyncio.Context()
-        # No message larger than the grader means to hold, no backlog of them, and
-        # no reconnecting to a socket path the sandbox may have replaced by a link.
+        # No message larger than the grader means to hold, and no backlog of them.
+        # (Reconnects stay on: the interrupt's control socket needs them.)
         context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
         context.setsockopt(zmq.RCVHWM, 100)
-        context.setsockopt(zmq.RECONNECT_IVL, -1)
         super().__init__(transport="ipc", connection_file=str(scratch / "kernel.json"), context=context, **kwargs)
         self._kernel_spec = KernelSpec(argv=argv, display_name="sandboxed Python", language="python",
                                        interrupt_mode="message", env={})

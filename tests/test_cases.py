@@ -851,9 +851,9 @@ def test_layer_calling_the_cell_wrongly_is_told_so():
     scope.pop("lstm_cell", None)  # nothing of the student's own to fall back on
     problems = failures("a3.lstm_layer", scope["lstm_layer"])
     assert problems and all("a correct lstm_cell stands in for yours" in p for p in problems), problems
-    scope["lstm_cell"] = ref.lstm_cell  # a correct cell of its own: the layer is still wrong
+    exec(notebook_cells("a3_gated")["lstm_cell"], scope)  # a correct cell of its own: the layer is still wrong
     problems = failures("a3.lstm_layer", scope["lstm_layer"])
-    assert problems and not any("ReplayMiss" in p for p in problems), problems
+    assert problems and not any("ReplayMiss" in p or "tensor operations" in p for p in problems), problems
 
 
 ZERO_BIAS_LAYER = '''
@@ -873,8 +873,7 @@ def lstm_layer(x, weight_ih, weight_hh, bias_ih, bias_hh, state=None):
 
 def test_layer_with_calls_the_table_does_not_know_uses_the_students_own_cell():
     """A correct layer that passes zero biases for None: its own correct cell answers."""
-    scope = kernel("a3_gated", ZERO_BIAS_LAYER)
-    scope["lstm_cell"] = ref.lstm_cell
+    scope = kernel("a3_gated", notebook_cells("a3_gated")["lstm_cell"] + ZERO_BIAS_LAYER)  # the solution's cell
     assert failures("a3.lstm_layer", scope["lstm_layer"]) == []
 
 
