@@ -17,6 +17,7 @@ values, seeds or reference code.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import re
 import warnings
@@ -408,15 +409,28 @@ def _compare(case: Case, got: Any, expected: Any) -> str | None:
         return f"the result (a {describe_type(got)}) is not of the form this part returns"
 
 
-def _judge(case: Case, calls: Calls, got: Any, trial: Trial) -> str | None:
+@functools.cache  # the same for every student: the reference runs once per part and trial
+def _expected(name: str) -> tuple[tuple[Any, Exception | None], ...]:
+    """(the reference's result, None) or (None, what it raised) for each trial of
+    part `name`: a part whose reference rejects an input expects the student's
+    code to reject it too. Empty results when the part has no reference."""
+    case, calls = CASES[name], calls_for(name)
+    found = []
+    for trial in calls.trials():
+        if case.reference is None:
+            found.append((None, None))
+            continue
+        try:
+            found.append((_run(calls, case.reference, trial), None))
+        except Exception as error:
+            found.append((None, error))
+    return tuple(found)
+
+
+def _judge(case: Case, calls: Calls, got: Any, trial: Trial, expected: Any,
+           expected_error: Exception | None) -> str | None:
     """The message for one trial's outcome, or None if it passes."""
     where = f"with {trial.label}"
-    expected, expected_error = None, None
-    if case.reference is not None:
-        try:
-            expected = _run(calls, case.reference, trial)
-        except Exception as error:  # the reference rejects these inputs: so must the student
-            expected_error = error
     if expected_error is not None:
         if isinstance(got, Raised) and got.is_a(type(expected_error).__name__):
             return None
@@ -451,7 +465,8 @@ def judge(name: str, outcomes: list[Any]) -> list[str]:
         if isinstance(got, Raised) and got.is_a("TorchHidden") and calls.blocks_why:
             used = got.message.partition("tried to ")[2] or "use one of them"
             return [f"{calls.blocks_why}, but {case.title} tried to {used}"]
-    judged = [(trial, _judge(case, calls, got, trial)) for trial, got in zip(trials, outcomes)]
+    judged = [(trial, _judge(case, calls, got, trial, *want))
+              for trial, got, want in zip(trials, outcomes, _expected(name))]
     messages = [message for _, message in judged if message]
     note = case.explain([(t, msg is None) for t, msg in judged]) if case.explain and messages else None
     if note:
@@ -459,6 +474,7 @@ def judge(name: str, outcomes: list[Any]) -> list[str]:
     return messages
 
 
+@functools.cache  # the same for every student: computed once per part
 def replay_tables(name: str) -> list[dict[str, str]] | None:
     """The sealed answers of the earlier part's function for each trial of part
     `name`, if its Calls swap one in; else None."""

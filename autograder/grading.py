@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import functools
 import json
 import re
 import shutil
@@ -185,6 +186,7 @@ class Workspace:
         if done.returncode != 0:
             tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-12:])
             raise RuntimeError(f"nbgrader generate_assignment failed in {self.path}:\n{tail}")
+        self.__dict__.pop("released", None)  # generated anew just now
         if self.kernel_module is None:
             raise RuntimeError(f"the test cells of {self.assignment} check parts of several assignments")
         self.package = sandbox.kernel_package(self.path / "kernel-package", self.kernel_module)
@@ -205,7 +207,7 @@ class Workspace:
         result = Result(found.student, "graded", notes=notes)
         submitted = nbformat.read(found.path, as_version=4)
         self._submit(found.student, submitted)
-        nb = merge(self._released(), submitted)
+        nb = merge(self.released, submitted)
         executed = self._run(nb, result, self.path / "scratch" / f"k{index}")
         if result.graded:
             self._record(found.student, executed, result)
@@ -341,7 +343,7 @@ class Workspace:
         missing = [g for g in expected if g not in submitted]
         if missing:
             notes.append("cells deleted, put back for grading: " + ", ".join(missing))
-        released = {nbgrader_meta(c).get("grade_id"): c.source for c in self._released().cells}
+        released = {nbgrader_meta(c).get("grade_id"): c.source for c in self.released.cells}
         edited = [g for g in expected if g in submitted and not self._is_answer(g)
                   and submitted[g].source.strip() != released.get(g, "").strip()]
         if edited:
@@ -351,7 +353,9 @@ class Workspace:
     def _is_answer(self, grade_id: str) -> bool:
         return any(p.grade_id == grade_id and p.manual for p in self.parts)
 
-    def _released(self) -> nbformat.NotebookNode:
+    @functools.cached_property
+    def released(self) -> nbformat.NotebookNode:
+        """The student version (written by prepare()), read once per run."""
         return nbformat.read(self.path / "release" / self.assignment / self.notebook_name, as_version=4)
 
     def _submit(self, student: str, nb: nbformat.NotebookNode) -> None:

@@ -124,13 +124,11 @@ class Kernel:
                               interrupt_on_timeout=True, error_on_timeout=TIMEOUT_ERROR,
                               startup_timeout=settings.startup_timeout, record_timing=False,
                               resources={"metadata": {"path": str(settings.scratch)}})
-        self.alive = False
 
     def __enter__(self) -> "Kernel":
         self.client.start_new_kernel(cwd=str(self.settings.scratch))
         self.client.start_new_kernel_client()
         self.namespaces = _namespaces_below(self._pid())
-        self.alive = True
         return self
 
     def _pid(self) -> int | None:
@@ -157,76 +155,60 @@ class Kernel:
             run_sync(lambda: ensure_async(self.km.cleanup_resources()))()
         except Exception:
             pass
-        self.alive = False
         _wait_until_gone(getattr(self, "namespaces", set()))
 
     def _process_alive(self) -> bool:
         process = getattr(getattr(self.km, "provisioner", None), "process", None)
         return process is not None and process.poll() is None
 
-    def run_cell(self, index: int) -> str:
-        """Execute cell `index`: "ok" (errors included), "timeout" or "dead"."""
-        cell = self.nb.cells[index]
+    def _execute(self, cell: nbformat.NotebookNode, index: int | None, timeout: int) -> str:
+        """Execute one cell (`index` None: grader code, not kept in the notebook):
+        "ok" (errors included), "late" (over `timeout`, so nbclient interrupted
+        it) or "dead" (the kernel is then stopped)."""
+        grader_code = index is None
+        if grader_code:
+            self.nb.cells.append(cell)  # nbclient writes the cell back at its index
+            index = len(self.nb.cells) - 1
+        self.client.timeout = timeout
         start = time.monotonic()
         try:
-            self.client.execute_cell(cell, index)
+            self.client.execute_cell(cell, index, store_history=not grader_code)
         except Exception:  # a dead kernel, or messages nbclient cannot take (forged, oversized)
-            self.alive = False
             self.close()
             return "dead"
-        if not self._process_alive():
-            self.alive = False
-            return "dead"
-        if time.monotonic() - start >= self.settings.cell_timeout:  # interrupted by nbclient
-            cell.setdefault("outputs", []).append(nbformat.v4.new_output("error", **TIMEOUT_ERROR))
-            return "timeout" if self._answers() else "dead"
-        return "ok"
-
-    def _answers(self) -> bool:
-        """After a time limit: does the kernel still run code? One whose
-        interrupt did not work (or whose machinery the notebook broke) would
-        make every later cell wait out its limit: it counts as dead."""
-        probe = nbformat.v4.new_code_cell("pass")
-        self.nb.cells.append(probe)
-        self.client.timeout = PROBE_SECONDS
-        start = time.monotonic()
-        try:
-            self.client.execute_cell(probe, len(self.nb.cells) - 1, store_history=False)
-        except Exception:
-            self.alive = False
-            self.close()
-            return False
         finally:
             self.client.timeout = self.settings.cell_timeout
-            self.nb.cells.pop()
-        if time.monotonic() - start >= PROBE_SECONDS or not self._process_alive():
-            self.alive = False
+            if grader_code:
+                self.nb.cells.pop()
+        if not self._process_alive():
             self.close()
-            return False
-        return True
+            return "dead"
+        return "late" if time.monotonic() - start >= timeout else "ok"
+
+    def _after_time_limit(self) -> str:
+        """"timeout" if the kernel still runs code after a cell's time limit, else
+        "dead": one whose interrupt did not work (or whose machinery the notebook
+        broke) would make every later cell wait out its limit."""
+        if self._execute(nbformat.v4.new_code_cell("pass"), None, PROBE_SECONDS) == "ok":
+            return "timeout"
+        self.close()
+        return "dead"
+
+    def run_cell(self, index: int) -> str:
+        """Execute cell `index`: "ok" (errors included), "timeout" or "dead"."""
+        status = self._execute(self.nb.cells[index], index, self.settings.cell_timeout)
+        if status == "late":
+            self.nb.cells[index].setdefault("outputs", []).append(nbformat.v4.new_output("error", **TIMEOUT_ERROR))
+            return self._after_time_limit()
+        return status
 
     def call(self, code: str, timeout: int) -> tuple[str, list]:
         """Run grader code in the kernel: (status, its outputs)."""
         cell = nbformat.v4.new_code_cell(code)
-        self.client.timeout = timeout
-        self.nb.cells.append(cell)  # nbclient writes the cell back at its index
-        start = time.monotonic()
-        try:
-            try:
-                self.client.execute_cell(cell, len(self.nb.cells) - 1, store_history=False)
-            finally:
-                self.client.timeout = self.settings.cell_timeout
-                self.nb.cells.pop()
-        except Exception:  # a dead kernel, or messages nbclient cannot take (forged, oversized)
-            self.alive = False
-            self.close()
-            return "dead", []
-        if not self._process_alive():
-            self.alive = False
-            return "dead", []
-        if time.monotonic() - start >= timeout:
-            return ("timeout" if self._answers() else "dead"), []
-        return "ok", list(cell.get("outputs", []))
+        status = self._execute(cell, None, timeout)
+        if status == "late":
+            return self._after_time_limit(), []
+        return status, list(cell.get("outputs", [])) if status == "ok" else []
 
 
 PROBE_SECONDS = 10

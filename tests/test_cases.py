@@ -276,10 +276,7 @@ def test_gru_diagnosis_names_the_right_variant():
     assert "Cho et al.'s (reset_after=False) is right" in message
 
 
-def test_layer_is_checked_with_a_correct_cell():
-    """A gate-order slip in lstm_cell costs Part A only: Part B's check swaps in a correct cell."""
-    scope = {"torch": torch, "lstm_cell": m.lstm_gate_order("ifog")}
-    exec('''
+LOOP_LAYER = '''
 def lstm_layer(x, weight_ih, weight_hh, bias_ih, bias_hh, state=None):
     B, T, _ = x.shape
     H = weight_hh.shape[1]
@@ -289,7 +286,13 @@ def lstm_layer(x, weight_ih, weight_hh, bias_ih, bias_hh, state=None):
         h, c = lstm_cell(x[:, t], (h, c), weight_ih, weight_hh, bias_ih, bias_hh)
         outputs.append(h)
     return torch.stack(outputs, dim=1), (h[None], c[None])
-''', scope)
+'''
+
+
+def test_layer_is_checked_with_a_correct_cell():
+    """A gate-order slip in lstm_cell costs Part A only: Part B's check swaps in a correct cell."""
+    scope = {"torch": torch, "lstm_cell": m.lstm_gate_order("ifog")}
+    exec(LOOP_LAYER, scope)
     assert failures("a3.lstm_layer", scope["lstm_layer"]) == []
     assert scope["lstm_cell"].__name__ == "lstm_gate_order_ifog"  # put back afterwards
     assert failures("a3.lstm_cell", scope["lstm_cell"])
@@ -823,17 +826,9 @@ def test_forward_tables_answer_only_the_calls_a_correct_forward_makes():
                 replay(x_t.astype(np.float32), h_prev, *weights)
 
 
-STATE_NOT_CARRIED_LAYER = '''
-def lstm_layer(x, weight_ih, weight_hh, bias_ih, bias_hh, state=None):
-    B, T, _ = x.shape
-    H = weight_hh.shape[1]
-    h0, c0 = (x.new_zeros(B, H), x.new_zeros(B, H)) if state is None else (state[0][0], state[1][0])
-    outputs = []
-    for t in range(T):
-        h, c = lstm_cell(x[:, t], (h0, c0), weight_ih, weight_hh, bias_ih, bias_hh)
-        outputs.append(h)
-    return torch.stack(outputs, dim=1), (h[None], c[None])
-'''
+STATE_NOT_CARRIED_LAYER = LOOP_LAYER.replace("    outputs = []", "    start = (h, c)\n    outputs = []").replace(
+    "lstm_cell(x[:, t], (h, c),", "lstm_cell(x[:, t], start,")  # every step from the initial state
+assert STATE_NOT_CARRIED_LAYER.count("start") == 2
 
 
 @pytest.mark.parametrize("cell", [m.lstm_gate_order("ifog"), m.lstm_swap_h_c, m.lstm_float32, not_implemented],
@@ -856,19 +851,10 @@ def test_layer_calling_the_cell_wrongly_is_told_so():
     assert problems and not any("ReplayMiss" in p or "tensor operations" in p for p in problems), problems
 
 
-ZERO_BIAS_LAYER = '''
-def lstm_layer(x, weight_ih, weight_hh, bias_ih, bias_hh, state=None):
-    B, T, _ = x.shape
-    H = weight_hh.shape[1]
-    if bias_ih is None:  # zeros instead of None: right, but not the call the table knows
+ZERO_BIAS_LAYER = LOOP_LAYER.replace("    h, c = (", """    if bias_ih is None:  # zeros instead of None: right, but not the call the table knows
         bias_ih, bias_hh = x.new_zeros(4 * H), x.new_zeros(4 * H)
-    h, c = (x.new_zeros(B, H), x.new_zeros(B, H)) if state is None else (state[0][0], state[1][0])
-    outputs = []
-    for t in range(T):
-        h, c = lstm_cell(x[:, t], (h, c), weight_ih, weight_hh, bias_ih, bias_hh)
-        outputs.append(h)
-    return torch.stack(outputs, dim=1), (h[None], c[None])
-'''
+    h, c = (""", 1)
+assert ZERO_BIAS_LAYER != LOOP_LAYER
 
 
 def test_layer_with_calls_the_table_does_not_know_uses_the_students_own_cell():

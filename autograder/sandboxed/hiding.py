@@ -191,6 +191,28 @@ def _block_entry_points(fence: _Fence, undo: list) -> None:
 
 
 @contextmanager
+def _watched(fence: _Fence) -> Iterator[None]:
+    """Run the block; raise TorchHidden if it used what the fence guards, even
+    if the code caught the error it got."""
+    try:
+        yield
+    except Exception:
+        if not fence.attempts:
+            raise
+    if fence.attempts:
+        raise TorchHidden(fence.attempts[0])
+
+
+def _restore(undo: list) -> None:
+    """Put back what _patch replaced, last first."""
+    for owner, attr, value in reversed(undo):
+        if value is _MISSING:
+            delattr(owner, attr)
+        else:
+            setattr(owner, attr, value)
+
+
+@contextmanager
 def torch_hidden(function: Callable) -> Iterator[None]:
     """Hide torch while the block runs `function`. Raises TorchHidden when the
     block used torch, even if the code caught the error it got."""
@@ -205,24 +227,15 @@ def torch_hidden(function: Callable) -> Iterator[None]:
         for key in kept_modules:
             del sys.modules[key]
         sys.meta_path.insert(0, finder)
-        try:
+        with _watched(fence):
             yield
-        except Exception:
-            if not fence.attempts:
-                raise
-        if fence.attempts:
-            raise TorchHidden(fence.attempts[0])
     finally:
         if finder in sys.meta_path:
             sys.meta_path.remove(finder)
         for key in [key for key in sys.modules if _is_torch(key)]:
             del sys.modules[key]
         sys.modules.update(kept_modules)
-        for owner, attr, value in reversed(undo):
-            if value is _MISSING:
-                delattr(owner, attr)
-            else:
-                setattr(owner, attr, value)
+        _restore(undo)
         fence.scope.update(kept_names)
 
 
@@ -248,17 +261,8 @@ def blocked(function: Callable, names: tuple[str, ...]) -> Iterator[None]:
             if any(value is target for target in targets):
                 kept[key] = value
                 fence.scope[key] = _StandIn(fence, key)
-        try:
+        with _watched(fence):
             yield
-        except Exception:
-            if not fence.attempts:
-                raise
-        if fence.attempts:
-            raise TorchHidden(fence.attempts[0])
     finally:
-        for owner, attr, value in reversed(undo):
-            if value is _MISSING:
-                delattr(owner, attr)
-            else:
-                setattr(owner, attr, value)
+        _restore(undo)
         fence.scope.update(kept)
