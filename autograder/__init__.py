@@ -1,7 +1,11 @@
-"""The RNN course's instructor package.
+"""The RNN course's instructor package, in three layers (each imports only the ones before it):
 
-- `autograder.reference`: reference implementations (pure NumPy/PyTorch).
-- `autograder.cases`: the hidden-test cases, one per graded part, and `check()`.
-- `autograder.compare`: tolerant comparison that explains a mismatch in words.
-- `python -m autograder`: release assignments and grade submissions.
+- `autograder.engine`: the machinery shared by every assignment: the case
+  model, comparisons, the trusted judge, and the untrusted runner that is
+  mounted into a student's sandbox.
+- `autograder.course`: one package per assignment (its calls, cases and known
+  mistakes) and the reference code by topic; `check()` for hidden tests.
+- `autograder.grading`: intake, workspace, sandbox, kernel session, jobs and
+  their executors (local workers or a Dask cluster), gradebook, feedback,
+  reports and the command line (`python -m autograder`).
 """

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.notebooks import nbgrader_meta
+from autograder.grading.notebooks import nbgrader_meta
 from submissions import ANSWER, fill, solution_code
 
 PARTS = ["test_rnn_cell_forward", "test_rnn_forward", "test_rnn_params_from_torch", "test_sequence_cross_entropy"]
@@ -112,23 +112,24 @@ _pkg = "auto" + "grader"
 os.makedirs(_pkg, exist_ok=True)
 with open(os.path.join(_pkg, "__init__.py"), "w") as f:
     f.write("")
-with open(os.path.join(_pkg, "cases.py"), "w") as f:
+with open(os.path.join(_pkg, "course.py"), "w") as f:
     f.write("def " + "che" + "ck(*a, **k):\n    return None\n"
             "def judge(*a, **k):\n    return 1.0\n"
             "CASES = {}\n")
-os.makedirs("sandboxed", exist_ok=True)
-with open("sandboxed/__init__.py", "w") as f:
-    f.write("")
-with open("sandboxed/engine.py", "w") as f:
+for _d in ("grader", "grader/engine", "grader/engine/runner"):
+    os.makedirs(_d, exist_ok=True)
+    with open(_d + "/__init__.py", "w") as f:
+        f.write("")
+with open("grader/engine/runner/collect.py", "w") as f:
     f.write("def display_result(*a, **k):\n    print('all tests passed')\n")
 sys.path.insert(0, os.getcwd())
 os.environ["PYTHONPATH"] = os.getcwd()
 for _name in [m for m in list(sys.modules) if m == _pkg or m.startswith(_pkg + ".")]:
     del sys.modules[_name]
-_cases = importlib.import_module(_pkg + ".cases")
+_cases = importlib.import_module(_pkg + ".course")
 import builtins
 setattr(builtins, "che" + "ck", _cases.__dict__["che" + "ck"])
-for _where in ("/opt/grader/sandboxed/engine.py", "/opt/grader/sandboxed/a1_rnn.py"):
+for _where in ("/opt/grader/grader/engine/runner/collect.py", "/opt/grader/grader/course/a1_rnn/calls.py"):
     try:
         with open(_where, "w") as f:
             f.write("def display_result(*a, **k):\n    pass\n")
@@ -140,8 +141,8 @@ print("fake package ready at", os.getcwd())
 
 REFERENCE_IMPORT = r'''
 try:
-    from autograder.reference import rnn_cell_forward, rnn_forward, sequence_cross_entropy
-    from autograder.reference import rnn_params_from_torch
+    from autograder.course.reference import rnn_cell_forward, rnn_forward, sequence_cross_entropy
+    from autograder.course.reference import rnn_params_from_torch
     print("REFERENCE" + "-IMPORTED")
 except Exception as error:
     print("no reference:", type(error).__name__)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.notebooks import nbgrader_meta
+from autograder.grading.notebooks import nbgrader_meta
 
 SOLUTION = re.compile(r"^[ \t]*### BEGIN SOLUTION\n(.*?)^[ \t]*### END SOLUTION\n?", re.M | re.S)
 STUB = re.compile(r"^[ \t]*# YOUR CODE HERE\n[ \t]*raise NotImplementedError\(\)\n?", re.M)

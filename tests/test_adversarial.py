@@ -86,7 +86,7 @@ def mtimes(paths: list[Path]) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def run(root, tmp_path_factory):
-    from autograder import sandbox
+    from autograder.grading import sandbox
 
     problem = sandbox.available()
     if problem:
@@ -184,7 +184,8 @@ def test_feedback_pages_are_inert_and_leak_nothing(run):
     csv_text = (run["work"] / "W/reports/a1_rnn/grades.csv").read_text()
     problems = []
     for name, text in [*texts.items(), ("grades.csv", csv_text)]:
-        for secret in ("<script", "BEGIN HIDDEN TESTS", "check(", "autograder.cases", "730517", "730_517",
+        for secret in ("<script", "BEGIN HIDDEN TESTS", "check(", "autograder.course import", "autograder.engine",
+                       "730517", "730_517",
                        ENV_CANARY, "INSTRUCTOR_SECRET", CANARY_FILE_TEXT, "REFERENCE-IMPORTED", "NETWORK-OK",
                        "WROTE-OK", "HACKED-BY"):
             if secret.lower() in text.lower():

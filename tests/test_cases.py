@@ -15,17 +15,44 @@ import torch
 import pytest
 from torch import nn
 
-from autograder import cases
-from autograder import mistakes as m
-from autograder import reference as ref
-from autograder.reference import tbptt_train as ref_tbptt
-from autograder.cases import CASES, CheckFailure, calls_for, check, failures, judge, replay_tables
-from autograder.sandboxed import a1_rnn, a3_gated, engine, wire
-from autograder.sandboxed.wire import Opaque, Raised, WireError
-from autograder.compare import compare_array, compare_scalar
-from autograder.sandboxed.hiding import TorchHidden, torch_hidden
-from autograder.notebooks import HIDDEN, nbgrader_meta, source_notebook
+from autograder import course
+from autograder.course import check, part
+from autograder.course import reference as ref
+from autograder.course.a1_rnn import calls as a1_rnn
+from autograder.course.a1_rnn import mistakes as a1m
+from autograder.course.a2_bptt import mistakes as a2m
+from autograder.course.a3_gated import calls as a3_gated
+from autograder.course.a3_gated import cases as a3_cases
+from autograder.course.a3_gated import mistakes as a3m
+from autograder.course.reference import tbptt_train as ref_tbptt
+from autograder.engine import judge as judging
+from autograder.engine.compare import compare_array, compare_scalar
+from autograder.engine.judge import CheckFailure
+from autograder.engine.runner import collect as engine
+from autograder.engine.runner import wire
+from autograder.engine.runner.hiding import TorchHidden, torch_hidden
+from autograder.engine.runner.wire import Opaque, Raised, WireError
+from autograder.grading.notebooks import HIDDEN, nbgrader_meta, source_notebook
 from submissions import TORCH_GRADIENTS, solution_code
+
+# Parts by name, as the tests below read them.
+CASES = {name: part(name).case for name in course.part_names()}
+
+
+def calls_for(name: str) -> engine.Calls:
+    return part(name).calls
+
+
+def failures(name: str, function) -> list[str]:
+    return judging.failures(part(name), function)
+
+
+def judge(name: str, outcomes: list) -> list[str]:
+    return judging.judge(part(name), outcomes)
+
+
+def replay_tables(name: str) -> list | None:
+    return part(name).replay_tables
 
 
 def not_implemented(*args):
@@ -83,15 +110,15 @@ EXTRA_MUTANTS = {
     "a1.rnn_cell_forward": [not_implemented, returns_none,
                             lambda x, h, wih, whh, bih, bhh: np.tanh(x @ wih.T + h @ whh.T + bih)],
     "a1.rnn_forward": [not_implemented, returns_none,
-                       lambda x, h0, p: m.forward_off_by_one(x, h0, p)[0]],  # forgets to return ys
-    "a1.rnn_params_from_torch": [not_implemented, m.params_no_validation],
-    "a1.sequence_cross_entropy": [not_implemented, m.xent_naive_softmax,
-                                  lambda logits, targets: np.float32(m.xent_naive_softmax(logits, targets))],
-    "a2.rnn_backward": [not_implemented, returns_none, m.backward_no_output_path],
-    "a2.numerical_gradient": [not_implemented, m.numgrad_not_restored],
+                       lambda x, h0, p: a1m.forward_off_by_one(x, h0, p)[0]],  # forgets to return ys
+    "a1.rnn_params_from_torch": [not_implemented, a1m.params_no_validation],
+    "a1.sequence_cross_entropy": [not_implemented, a1m.xent_naive_softmax,
+                                  lambda logits, targets: np.float32(a1m.xent_naive_softmax(logits, targets))],
+    "a2.rnn_backward": [not_implemented, returns_none, a2m.backward_no_output_path],
+    "a2.numerical_gradient": [not_implemented, a2m.numgrad_not_restored],
     "a2.relative_error": [not_implemented, lambda a, b: float(np.abs(np.asarray(a) - b).max())],
     "a2.clip_grad_norm": [not_implemented, lambda grads, max_norm: None],
-    "a2.tbptt_train": [not_implemented, m.tbptt_not_detached,
+    "a2.tbptt_train": [not_implemented, a2m.tbptt_not_detached,
                        lambda *args: [torch.tensor(v) for v in ref_tbptt(*args)]],  # tensors, not floats
     "a2.jacobian_norms": [not_implemented, lambda x, h0, w_ih, w_hh, b: np.ones(x.shape[0] + 1)],
     "a3.lstm_cell": [not_implemented, returns_none,
@@ -103,10 +130,10 @@ EXTRA_MUTANTS = {
     "a3.gru_cell": [not_implemented, returns_none,
                     lambda x, h, *w, reset_after=True: ref.gru_cell(x, h, *w, reset_after=True),
                     lambda x, h, *w, reset_after=True: ref.gru_cell(x, h, *w, reset_after=False)],
-    "a3.init_lstm_": [not_implemented, returns_none, m.init_ih_untouched],  # returns_none: nothing changed
+    "a3.init_lstm_": [not_implemented, returns_none, a3m.init_ih_untouched],  # returns_none: nothing changed
     "a3.param_count": [not_implemented,
                        lambda kind, i, h, *rest: {"RNN": 1, "LSTM": 4, "GRU": 3}[kind] * h * (i + h + 2),  # 1 layer
-                       lambda *args: float(m._formula(*args))],  # a float, not an int
+                       lambda *args: float(a3m._formula(*args))],  # a float, not an int
     "a3.trained_model": [None,  # the training cell leaves None when Part F is not done
                          recall_net_with_five_classes(), recall_net_zeroed(), recall_net_mislabeled(),
                          recall_net_own_forward(), recall_net("GRU", 64, 2),
@@ -117,7 +144,7 @@ EXTRA_MUTANTS = {
 def mistake_id(value) -> str:
     """A test id for a known mistake (a function, or a module object of mistakes.py)."""
     function = getattr(value, "function", value)
-    named = [k for k, v in vars(m).items() if v is function and not k.startswith("_")]
+    named = [k for mod in (a1m, a2m, a3m) for k, v in vars(mod).items() if v is function and not k.startswith("_")]
     return named[0] if named else getattr(function, "__name__", type(function).__name__)
 
 
@@ -148,8 +175,8 @@ def test_reference_passes(name, request):
 
 
 def test_trained_reference_is_measured_as_grading_measures_it(trained_recall_model):
-    accuracy = cases.held_out_recall_accuracy(trained_recall_model)
-    assert cases.RECALL_TARGET <= accuracy <= 1.0
+    accuracy = a3_cases.held_out_recall_accuracy(trained_recall_model)
+    assert a3_cases.RECALL_TARGET <= accuracy <= 1.0
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -181,7 +208,7 @@ def test_unimplemented_part_says_so():
 
 def test_overflowing_softmax_gets_the_stability_hint():
     with pytest.raises(CheckFailure, match="log-sum-exp"):
-        check("a1.sequence_cross_entropy", m.xent_naive_softmax)
+        check("a1.sequence_cross_entropy", a1m.xent_naive_softmax)
 
 
 def test_student_cannot_change_the_inputs_of_later_trials():
@@ -220,7 +247,7 @@ def test_messages_never_show_expected_values(name):
 
 
 def test_shape_grid_has_ones_and_odd_sizes():
-    from autograder.sandboxed.inputs import SHAPES
+    from autograder.course.inputs import SHAPES
     assert (1, 1, 1, 1, 1) in SHAPES
     for axis in range(5):
         sizes = {s[axis] for s in SHAPES}
@@ -255,8 +282,8 @@ def test_compare_scalar():
 def test_backward_diagnosis_points_at_the_recursion():
     """A backward pass right for one step but not for more is told so."""
     with pytest.raises(CheckFailure, match="right for sequences of one time step"):
-        check("a2.rnn_backward", m.backward_no_output_path)
-    for mistake in (m.backward_sum_not_mean, m.backward_h0_missing):  # wrong for one step already
+        check("a2.rnn_backward", a2m.backward_no_output_path)
+    for mistake in (a2m.backward_sum_not_mean, a2m.backward_h0_missing):  # wrong for one step already
         assert "right for sequences of one time step" not in failures("a2.rnn_backward", mistake)[0]
 
 
@@ -272,7 +299,7 @@ def test_lstm_probes_name_the_wrong_gate():
 
 
 def test_gru_diagnosis_names_the_right_variant():
-    message = failures("a3.gru_cell", m.gru_reset_always_before)[0]
+    message = failures("a3.gru_cell", a3m.gru_reset_always_before)[0]
     assert "Cho et al.'s (reset_after=False) is right" in message
 
 
@@ -291,7 +318,7 @@ def lstm_layer(x, weight_ih, weight_hh, bias_ih, bias_hh, state=None):
 
 def test_layer_is_checked_with_a_correct_cell():
     """A gate-order slip in lstm_cell costs Part A only: Part B's check swaps in a correct cell."""
-    scope = {"torch": torch, "lstm_cell": m.lstm_gate_order("ifog")}
+    scope = {"torch": torch, "lstm_cell": a3m.lstm_gate_order("ifog")}
     exec(LOOP_LAYER, scope)
     assert failures("a3.lstm_layer", scope["lstm_layer"]) == []
     assert scope["lstm_cell"].__name__ == "lstm_gate_order_ifog"  # put back afterwards
@@ -500,11 +527,11 @@ def test_torch_reached_without_a_notebook_name_is_fenced_too(reach, name):
 
 def test_visible_tests_catch_torch_too():
     """The released test cells run the student's function with torch hidden."""
-    for assignment, code, part, used in [("a2_bptt", TORCH_GRADIENTS, "test_rnn_backward", "torch.tensor"),
+    for assignment, code, test_cell, used in [("a2_bptt", TORCH_GRADIENTS, "test_rnn_backward", "torch.tensor"),
                                           ("a1_rnn", RNN_CELL, "test_rnn_cell_forward", "torch.nn.RNNCell")]:
         scope = kernel(assignment, code)
         with pytest.raises(AssertionError, match=f"this part is NumPy only.*your code used {used}"):
-            exec(HIDDEN.sub("", notebook_cells(assignment)[part]), scope)
+            exec(HIDDEN.sub("", notebook_cells(assignment)[test_cell]), scope)
         assert scope["torch"] is torch and sys.modules["torch"] is torch
 
 
@@ -764,7 +791,7 @@ def numpy_kernel(cell, code: str) -> dict:
     return scope
 
 
-@pytest.mark.parametrize("cell", [m.cell_sigmoid, m.cell_transposed_weight_hh, m.cell_float32, not_implemented],
+@pytest.mark.parametrize("cell", [a1m.cell_sigmoid, a1m.cell_transposed_weight_hh, a1m.cell_float32, not_implemented],
                          ids=mistake_id)
 @pytest.mark.parametrize("code", [LOOP_FORWARD, KEYWORD_FORWARD], ids=["positional", "keywords"])
 def test_forward_is_checked_with_a_correct_cell(cell, code):
@@ -784,7 +811,7 @@ def test_forward_calling_the_cell_wrongly_is_told_so(code, why):
     """With no rnn_cell_forward of the student's own to fall back on, a call
     that no correct forward makes is refused, and the message says why."""
     assert code != LOOP_FORWARD
-    scope = numpy_kernel(m.cell_sigmoid, code)
+    scope = numpy_kernel(a1m.cell_sigmoid, code)
     del scope["rnn_cell_forward"]
     problems = failures("a1.rnn_forward", scope["rnn_forward"])
     assert problems and all("raised ReplayMiss" in p and why in p for p in problems), problems
@@ -798,7 +825,7 @@ def test_forward_calling_the_cell_wrongly_is_told_so(code, why):
 def test_forward_calling_the_cell_wrongly_fails_with_the_students_own_cell(code):
     """Any other call goes to the student's own cell: a wrong forward still fails,
     with the ordinary comparison message, even around a correct cell."""
-    for cell in (m.cell_sigmoid, ref.rnn_cell_forward):
+    for cell in (a1m.cell_sigmoid, ref.rnn_cell_forward):
         problems = failures("a1.rnn_forward", numpy_kernel(cell, code)["rnn_forward"])
         assert problems and not any("ReplayMiss" in p for p in problems), problems
 
@@ -831,7 +858,7 @@ STATE_NOT_CARRIED_LAYER = LOOP_LAYER.replace("    outputs = []", "    start = (h
 assert STATE_NOT_CARRIED_LAYER.count("start") == 2
 
 
-@pytest.mark.parametrize("cell", [m.lstm_gate_order("ifog"), m.lstm_swap_h_c, m.lstm_float32, not_implemented],
+@pytest.mark.parametrize("cell", [a3m.lstm_gate_order("ifog"), a3m.lstm_swap_h_c, a3m.lstm_float32, not_implemented],
                          ids=mistake_id)
 def test_notebook_layer_is_checked_with_a_correct_cell(cell):
     scope = kernel("a3_gated", notebook_cells("a3_gated")["lstm_layer"])
@@ -902,7 +929,7 @@ def test_params_that_share_memory_with_the_module_fail():
 
 
 def test_params_shared_is_named_only_for_float64_modules():
-    problems = failures("a1.rnn_params_from_torch", m.params_shared)
+    problems = failures("a1.rnn_params_from_torch", a1m.params_shared)
     assert problems and all(".double()" in p and "shares memory" in p for p in problems)
 
 
@@ -927,12 +954,12 @@ def test_trained_model_must_be_a_trained_recall_net(trained_recall_model):
     other.load_state_dict(trained_recall_model.state_dict())  # trained weights, another class
     cheat = recall_net_own_forward()
     assert ref.accuracy(other, x, y) >= 0.95 and ref.accuracy(cheat, x, y) == 1.0  # both look perfect
-    assert ref.accuracy(m.recall_rule, x, y) == 1.0
-    for model, phrase in [(m.recall_rule, "should be the RecallNet that train_recall_model trained"),
+    assert ref.accuracy(a3m.recall_rule, x, y) == 1.0
+    for model, phrase in [(a3m.recall_rule, "should be the RecallNet that train_recall_model trained"),
                           (other, "not a Recall"),
-                          (m.recall_untrained, "the accuracy on held-out sequences is"),
+                          (a3m.recall_untrained, "the accuracy on held-out sequences is"),
                           (cheat, "the accuracy on held-out sequences is"),
-                          (m.recall_resized, "the weights do not fit a RecallNet"),
+                          (a3m.recall_resized, "the weights do not fit a RecallNet"),
                           (recall_net("LSTM", 1024), "settings are not usable")]:
         problems = failures("a3.trained_model", model)
         assert len(problems) == 1 and phrase in problems[0], problems
@@ -972,7 +999,7 @@ def test_judge_of_garbage_gives_messages_and_never_raises(name):
         messages = judge(name, [garbage] * trials)
         assert messages and all(isinstance(msg, str) and msg for msg in messages), garbage
         assert zero_passes(messages, trials), (garbage, messages)
-        assert cases.summary(name, messages).startswith(CASES[name].title)
+        assert judging.summary(part(name), messages).startswith(CASES[name].title)
     mixed = judge(name, [GARBAGE[k % len(GARBAGE)] for k in range(trials)])
     assert zero_passes(mixed, trials)
 

@@ -15,8 +15,8 @@ from html.parser import HTMLParser
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from autograder import feedback
-from autograder.feedback import PartVerdict, render, render_problem
+from autograder.grading import feedback
+from autograder.grading.feedback import PartVerdict, render, render_problem
 
 ACTIVE_TAGS = {"script", "iframe", "frame", "object", "embed", "applet", "svg", "math", "form", "input",
                "button", "link", "base", "textarea", "select", "noscript", "template"}
@@ -321,7 +321,7 @@ def test_formgraders_copy_is_inert():
     """The autograded/ copy is shown by Formgrader in the instructor's browser,
     unsanitized: it keeps plain text and images of the outputs only, and the
     HTML a student writes in markdown shows as text."""
-    from autograder.gradebook import inert
+    from autograder.grading.gradebook import inert
 
     answer = nbformat.v4.new_markdown_cell('My answer <img src=x onerror="alert(1)"> & more')
     answer.metadata["nbgrader"] = {"grade": True, "solution": True, "grade_id": "answer", "points": 5}
@@ -340,7 +340,7 @@ def test_formgraders_copy_is_inert():
 def test_a_line_of_a_million_hashes_is_cheap():
     """The hidden-region search passes over a student's endless line of `#` once
     (cut first to twice what a page shows of any text)."""
-    from autograder.feedback import MAX_OUTPUT, _hide
+    from autograder.grading.feedback import MAX_OUTPUT, _hide
 
     assert _hide("#" * 1_000_000) == "#" * (2 * MAX_OUTPUT)
     assert _hide("a\n  ## BEGIN HIDDEN TESTS\nsecret\n## END HIDDEN TESTS\nb") == "a\n[hidden tests: not shown]\nb"

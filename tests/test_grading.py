@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -63,7 +65,9 @@ def graded_folder(root, tmp_path_factory):
     work = tmp_path_factory.mktemp("grading")
     write_all(work / "submissions", root / "exercises/a1_rnn/a1_rnn.ipynb", root / "solutions/a1_rnn/a1_rnn.ipynb")
     before = tree_digest(root)
-    done = grade(["submissions", "--assignment", "a1_rnn", "--timeout", "10"], cwd=work)
+    done = grade(["submissions", "--assignment", "a1_rnn", "--timeout", "10", "--jobs", "1"], cwd=work)
+    # as graded, before a test below grades a written answer by hand
+    shutil.copy(work / "grading/reports/a1_rnn/grades.csv", work / "grades-one-worker.csv")
     return work, done, before
 
 
@@ -141,7 +145,7 @@ def test_manual_grades_from_formgrader_reach_the_csv(graded_folder):
 def test_a_cell_that_kills_the_kernel_is_skipped_not_the_test():
     """When the kernel dies in a test cell, the student's code before it is skipped."""
     import nbformat
-    from autograder.grading import SKIPPED_CELL, _skip_cell
+    from autograder.grading.jobs import SKIPPED_CELL, _skip_cell
 
     def cell(source, **meta):
         c = nbformat.v4.new_code_cell(source)
@@ -216,8 +220,49 @@ def test_a3_end_to_end(root, tmp_path):
 
 def test_assignment_sets_its_own_cell_timeout(root, tmp_path):
     """a3 trains a model in a cell, so its notebook asks for more than the default 30 s."""
-    from autograder.grading import Options, Workspace
+    from autograder.grading.workspace import Options, Workspace
 
     assert Workspace("a3_gated", Options(workspace=tmp_path)).cell_timeout == 120
     assert Workspace("a3_gated", Options(workspace=tmp_path, cell_timeout=45)).cell_timeout == 45
     assert Workspace("a1_rnn", Options(workspace=tmp_path)).cell_timeout == 30
+
+
+def test_a_dask_cluster_of_two_workers_grades_as_one_worker_does_even_when_one_dies(graded_folder):
+    """The same fixtures on a local Dask cluster (two worker processes), one of
+    which is killed mid-run: the same rows as the one-worker run above."""
+    distributed = pytest.importorskip("distributed")
+    import signal
+    import time
+
+    work, _, _ = graded_folder
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  memory_limit=0) as cluster, distributed.Client(cluster) as client:
+        env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]}
+        run = subprocess.Popen([sys.executable, "-m", "autograder", "grade", "submissions", "--assignment", "a1_rnn",
+                                "--timeout", "10", "--workspace", "on-dask", "--cluster", cluster.scheduler_address],
+                               cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        end = time.monotonic() + 600
+        while len(list((work / "on-dask/executed").glob("*/result.json"))) < 5:  # 2 at intake, 3 graded
+            assert time.monotonic() < end and run.poll() is None, run.communicate()[0]
+            time.sleep(0.2)
+        victim = next(iter(client.run(os.getpid).values()))
+        os.kill(victim, signal.SIGKILL)
+        output, _ = run.communicate(timeout=1200)
+    assert run.returncode == 1, output  # the two ungradable submissions, as with one worker
+    assert "grading on the Dask cluster" in output
+    one = read_rows(work / "grades-one-worker.csv")
+    two = read_rows(work / "on-dask/reports/a1_rnn/grades.csv")
+    assert two == one
+    workers = {json.loads(p.read_text())["worker"] for p in (work / "on-dask/executed").glob("*/result.json")}
+    assert len(workers - {""}) >= 2, workers  # "": ungradable at intake, never sent
+
+
+def test_the_gradebook_is_stamped_with_nbgraders_own_revision(monkeypatch):
+    """The workspace's gradebook is created in-process with the alembic head read
+    from nbgrader's migrations: the same revision nbgrader's subprocess finds."""
+    from nbgrader.api import get_alembic_version
+
+    from autograder.grading.gradebook import alembic_head
+
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"])
+    assert alembic_head() == get_alembic_version()

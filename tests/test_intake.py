@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.intake import find_submissions, student_id, unpack
+from autograder.grading.intake import find_submissions, student_id, unpack
 
 
 @pytest.mark.parametrize("name,expected", [

@@ -10,8 +10,8 @@ import pytest
 from nbgrader.validator import Validator
 from traitlets.config import Config
 
-from autograder import notebooks
-from autograder.notebooks import (cell_timeout, graded_parts, lint, lint_test_cell, nbgrader_meta, release,
+from autograder.grading import notebooks
+from autograder.grading.notebooks import (cell_timeout, graded_parts, lint, lint_test_cell, nbgrader_meta, release,
                                   source_notebook)
 
 ASSIGNMENTS = notebooks.assignments()
@@ -127,7 +127,7 @@ def test_a3_given_recall_net_is_the_graders(root, folder):
     import torch
     from torch import nn
 
-    from autograder.sandboxed.a3_gated import RECALL_SYMBOLS, RecallNet
+    from autograder.course.a3_gated.calls import RECALL_SYMBOLS, RecallNet
 
     cells = _cells(root / folder / "a3_gated" / "a3_gated.ipynb")
     given = cells["recall_net"]

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autograder import reference as ref
+from autograder.course import reference as ref
 
 SIZES = [(1, 1, 1, 1, 1), (2, 5, 3, 4, 2), (3, 7, 1, 2, 3), (4, 6, 5, 3, 7)]
 
@@ -111,7 +111,7 @@ def test_forward_with_cache_matches_a1_reference():
 @pytest.mark.parametrize("seed,t", [(0, 1), (1, 5), (2, 8)])
 def test_backward_agrees_with_finite_differences_and_hand_written_bptt(seed, t):
     """Three independent computations: autograd, central differences, BPTT by hand."""
-    from autograder.mistakes import _bptt
+    from autograder.course.a2_bptt.mistakes import _bptt
 
     x, targets, h0, params = _a2_problem(seed, t=t)
     _, cache = ref.rnn_forward_with_cache(x, targets, h0, params)
@@ -166,7 +166,7 @@ def test_tbptt_carries_the_state_and_stops_gradients_at_chunk_boundaries():
 
 
 def test_jacobian_norms_match_the_explicit_product():
-    from autograder.mistakes import _jacobians
+    from autograder.course.a2_bptt.mistakes import _jacobians
 
     rng = np.random.default_rng(3)
     x, h0 = rng.normal(size=(7, 2)), rng.normal(size=4)
@@ -176,7 +176,7 @@ def test_jacobian_norms_match_the_explicit_product():
 
 # --- a3 ---------------------------------------------------------------------------
 
-from autograder import mistakes as m  # noqa: E402
+from autograder.course.a3_gated import mistakes as a3m  # noqa: E402
 
 
 def _random_weights(gates: int, i: int, h: int, seed: int):
@@ -191,11 +191,11 @@ def test_lstm_references_match_hand_written_steps(b, t, i, h, o):
     w = _random_weights(4, i, h, seed=b + 10 * h)
     x, h0, c0 = torch.randn(b, t, i, dtype=torch.float64), torch.randn(b, h, dtype=torch.float64), \
         torch.randn(b, h, dtype=torch.float64)
-    for got, want in zip(ref.lstm_cell(x[:, 0], (h0, c0), *w), m._lstm_step(x[:, 0], (h0, c0), *w)):
+    for got, want in zip(ref.lstm_cell(x[:, 0], (h0, c0), *w), a3m._lstm_step(x[:, 0], (h0, c0), *w)):
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
     state = (h0[None], c0[None])
     out, (h_n, c_n) = ref.lstm_layer(x, *w, state)
-    out2, (h_n2, c_n2) = m._lstm_layer(x, *w, state)
+    out2, (h_n2, c_n2) = a3m._lstm_layer(x, *w, state)
     for got, want in ((out, out2), (h_n, h_n2), (c_n, c_n2)):
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
 
@@ -220,7 +220,7 @@ def test_gru_variants_against_hand_computation():
         want = torch.tensor([[(1 - z[k]) * n[k] + z[k] * hs[k] for k in range(h)]], dtype=torch.float64)
         torch.testing.assert_close(ref.gru_cell(x, hp, *weights, reset_after=reset_after), want,
                                    rtol=1e-12, atol=1e-12)
-        torch.testing.assert_close(m._gru_step(x, hp, *weights, reset_after=reset_after), want,
+        torch.testing.assert_close(a3m._gru_step(x, hp, *weights, reset_after=reset_after), want,
                                    rtol=1e-12, atol=1e-12)
 
 
@@ -279,7 +279,7 @@ def test_recall_net_given_in_the_notebook_is_the_one_the_grader_rebuilds(root):
     """Part F is graded by rebuilding the grader's RecallNet from the settings
     and weights of the student's: the notebook's class must be the same model."""
     import nbformat
-    from autograder.sandboxed import a3_gated
+    from autograder.course.a3_gated import calls as a3_gated
 
     assert (a3_gated.RECALL_SYMBOLS, a3_gated.RECALL_SEQ_LEN) == (ref.RECALL_SYMBOLS, ref.RECALL_SEQ_LEN)
     nb = nbformat.read(root / "solutions/a3_gated/a3_gated.ipynb", as_version=4)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import Job, background
 
-from autograder.cases import RECALL_TARGET
+from autograder.course.a3_gated.cases import RECALL_TARGET
 from test_numeric_paths import ONE_THREAD, PATHS
 
 pytestmark = pytest.mark.slow

@@ -20,8 +20,8 @@ import nbformat
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from autograder import cases  # noqa: E402
-from autograder.notebooks import nbgrader_meta, source_notebook  # noqa: E402
+from autograder.course.a3_gated import cases  # noqa: E402
+from autograder.grading.notebooks import nbgrader_meta, source_notebook  # noqa: E402
 
 
 #: assignment -> (training function in its notebook, score of a trained model)

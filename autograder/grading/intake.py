@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MAX_ZIP_BYTES = 512 * 2**20  # refuse archives that unpack to more than this
+_CANVAS_NAME = re.compile(r"^(?:(?!anon_)[^_].*?_)?(?:LATE_)?(?P<id>\d+)_\d+_")
+_MOODLE_NAME = re.compile(r"^.*?_(?P<id>\d+)_assignsubmission_")
 
 
 @dataclass
@@ -22,6 +24,8 @@ class Found:
     student: str
     path: Path | None
     problem: str | None = None
+    lms: str = ""  # "canvas" or "moodle" when the name is an LMS download's
+    lms_id: str = ""  # the Canvas user id, or the Moodle participant id (see `lms_identity`)
 
 
 def student_id(name: str, notebook_stem: str) -> str:
@@ -37,6 +41,30 @@ def student_id(name: str, notebook_stem: str) -> str:
         kept.append(token)
     cleaned = re.sub(r"[^A-Za-z0-9.-]+", "_", "_".join(kept or tokens)).strip("._-")
     return cleaned or "unnamed"
+
+
+def lms_identity(name: str) -> tuple[str, str] | None:
+    """("canvas", Canvas user id) or ("moodle", Moodle participant id) from the
+    name of a submission's file (without .ipynb) or folder as the LMS
+    downloaded it; None for other names and anonymous Canvas downloads.
+
+    >>> lms_identity("doejane_LATE_12345_67890_a1_rnn")
+    ('canvas', '12345')
+    >>> lms_identity("Jane Doe_12345_assignsubmission_file_")
+    ('moodle', '12345')
+    """
+    found = _MOODLE_NAME.match(name)
+    if found:
+        return "moodle", found.group("id")
+    found = _CANVAS_NAME.match(name)
+    if found and not name.startswith(("anon_", "LATE_anon_")):
+        return "canvas", found.group("id")
+    return None
+
+
+def _found(student: str, name: str, path: Path | None, problem: str | None = None) -> Found:
+    lms, lms_id = lms_identity(name) or ("", "")
+    return Found(student, path, problem, lms, lms_id)
 
 
 def _notebooks(folder: Path) -> list[Path]:
@@ -76,13 +104,14 @@ def find_submissions(root: Path, notebook_name: str) -> list[Found]:
             notebooks = _notebooks(entry)
             named = [p for p in notebooks if p.name == notebook_name]
             if len(named) == 1 or len(notebooks) == 1:
-                found.append(Found(student, (named or notebooks)[0]))
+                found.append(_found(student, entry.name, (named or notebooks)[0]))
             elif not notebooks:
-                found.append(Found(student, None, "no .ipynb file in the submission"))
+                found.append(_found(student, entry.name, None, "no .ipynb file in the submission"))
             else:
-                found.append(Found(student, None, f"{len(notebooks)} notebooks and none named {notebook_name}"))
+                found.append(_found(student, entry.name, None,
+                                    f"{len(notebooks)} notebooks and none named {notebook_name}"))
         elif entry.suffix == ".ipynb":
-            found.append(Found(student_id(entry.stem, stem), entry))
+            found.append(_found(student_id(entry.stem, stem), entry.stem, entry))
     return _unique(found)
 
 

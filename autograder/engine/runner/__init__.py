@@ -2,6 +2,7 @@
 
 It calls the student's functions on each graded part's inputs and sends back
 plain data. It knows no right answer: the grader judges in its own process
-(`autograder.cases`). Only `engine`, `wire`, `hiding`, `inputs` and the
-assignment's own module are mounted into a student's sandbox.
+(`autograder.engine.judge`). Only these modules, the course's input
+generators and the graded assignment's `calls` are mounted into a student's
+sandbox (`autograder.grading.sandbox.kernel_package`).
 """

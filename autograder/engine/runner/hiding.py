@@ -112,7 +112,7 @@ class _Fence:
         frame = sys._getframe(1)
         while frame is not None and frame.f_code is not self.code:
             module = frame.f_globals.get("__name__", "")
-            if module.endswith("sandboxed.engine"):
+            if module.endswith("runner.collect"):
                 break  # the graded function's own frame was not found: stop at the grader
             if module != __name__ and not _is_torch(module) and not module.startswith("importlib") \
                     and not frame.f_code.co_name.startswith("<"):

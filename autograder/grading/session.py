@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
 from . import sandbox
-from .sandboxed.engine import RESULT_MIME  # the grader's data in a kernel's output: never shown
+from ..engine.runner.collect import RESULT_MIME  # the grader's data in a kernel's output: never shown
 
 MAX_OUTPUT_BYTES = 200_000  # text and images kept per cell; the rest is dropped with a note
 MAX_RESULT_BYTES = 32 * 2**20
@@ -36,20 +37,21 @@ MAX_MESSAGE_BYTES = 48 * 2**20  # one message from the kernel; a larger one cuts
 class _SandboxKernelManager(AsyncKernelManager):
     """A kernel started by our own command (bwrap ...) over unix sockets."""
 
-    def __init__(self, argv: list[str], scratch: Path, **kwargs: Any):
+    def __init__(self, argv: list[str], scratch: Path, uid: int, **kwargs: Any):
         context = zmq.asyncio.Context()
         # No message larger than the grader means to hold, and no backlog of them.
         # (Reconnects stay on: the interrupt's control socket needs them.)
         context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
         context.setsockopt(zmq.RCVHWM, 100)
         super().__init__(transport="ipc", connection_file=str(scratch / "kernel.json"), context=context, **kwargs)
+        self.uid = uid
         self._kernel_spec = KernelSpec(argv=argv, display_name="sandboxed Python", language="python",
                                        interrupt_mode="message", env={})
 
     def write_connection_file(self, **kwargs: Any) -> None:
         super().write_connection_file(**kwargs)
-        if os.geteuid() == 0:  # the kernel runs as nobody and must read it
-            os.chown(self.connection_file, sandbox.NOBODY, sandbox.NOBODY)
+        if os.geteuid() == 0:  # the kernel runs as the sandbox user and must read it
+            os.chown(self.connection_file, self.uid, self.uid)
 
 
 class _Client(NotebookClient):
@@ -102,6 +104,7 @@ class Settings:
     sandbox: bool
     cell_timeout: int
     startup_timeout: int = 120
+    uid: int = sandbox.NOBODY  # the sandbox user (as root)
 
 
 TIMEOUT_ERROR = {
@@ -117,16 +120,19 @@ class Kernel:
 
     def __init__(self, nb: nbformat.NotebookNode, settings: Settings):
         self.nb, self.settings = nb, settings
-        sandbox.prepare_scratch(settings.scratch)
-        argv = sandbox.kernel_command(settings.scratch, settings.package, settings.limits, settings.sandbox)
-        self.km = _SandboxKernelManager(argv, settings.scratch)
+        sandbox.prepare_scratch(settings.scratch, settings.uid)
+        argv = sandbox.kernel_command(settings.scratch, settings.package, settings.limits, settings.sandbox,
+                                      settings.uid)
+        self.km = _SandboxKernelManager(argv, settings.scratch, settings.uid)
         self.client = _Client(nb, km=self.km, timeout=settings.cell_timeout, allow_errors=True,
                               interrupt_on_timeout=True, error_on_timeout=TIMEOUT_ERROR,
                               startup_timeout=settings.startup_timeout, record_timing=False,
                               resources={"metadata": {"path": str(settings.scratch)}})
 
     def __enter__(self) -> "Kernel":
-        self.client.start_new_kernel(cwd=str(self.settings.scratch))
+        # the kernel's own stdout and stderr (which a notebook can write to) never reach the grader's terminal
+        self.client.start_new_kernel(cwd=str(self.settings.scratch), stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
         self.client.start_new_kernel_client()
         self.namespaces = _namespaces_below(self._pid())
         return self
@@ -155,7 +161,7 @@ class Kernel:
             run_sync(lambda: ensure_async(self.km.cleanup_resources()))()
         except Exception:
             pass
-        _wait_until_gone(getattr(self, "namespaces", set()))
+        _wait_until_gone(getattr(self, "namespaces", set()), self.settings.uid)
 
     def _process_alive(self) -> bool:
         process = getattr(getattr(self.km, "provisioner", None), "process", None)
@@ -235,29 +241,41 @@ def _namespace(pid: int) -> str | None:
         return None
 
 
-def _wait_until_gone(namespaces: set[str], seconds: float = 20.0) -> None:
-    """Wait until no process of these pid namespaces is left: the kernel is
-    told to SIGKILL them all when the sandbox's first process dies, but the
-    next student's sandbox must not start while they still count against the
-    sandbox user's process limit."""
+def _counts(pid: int, uid: int) -> bool:
+    """Does process `pid` still count against the sandbox user's process limit?
+    A process that runs counts; a dead one not yet reaped (a zombie) counts
+    only if it is the sandbox user's (the sandbox's own bwrap, root's, can
+    wait a second to be reaped without holding anything of the student's)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    zombie = fields.get("State", "").strip().startswith("Z")
+    real_uid = int(fields.get("Uid", "-1").split()[0])
+    return not zombie or (real_uid == uid and uid != os.getuid())
+
+
+def _wait_until_gone(namespaces: set[str], uid: int, seconds: float = 20.0) -> None:
+    """Wait until no process of these pid namespaces counts against the
+    sandbox user `uid` any more: the kernel tells them all to die (SIGKILL)
+    when the sandbox's first process dies, but the worker's next sandbox, as
+    the same user, must not start while they still count against its
+    process limit."""
     end = time.monotonic() + seconds
     while namespaces and time.monotonic() < end:
-        alive = False
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit() and _namespace(int(entry.name)) in namespaces:
-                alive = True
-                break
-        if not alive:
+        if not any(entry.name.isdigit() and _namespace(int(entry.name)) in namespaces
+                   and _counts(int(entry.name), uid) for entry in Path("/proc").iterdir()):
             return
-        time.sleep(0.1)
+        time.sleep(0.05)
 
 
-def collect_code(assignment_module: str, part: str, tables: list | None) -> str:
+def collect_code(assignment: str, part: str, tables: list | None) -> str:
     """The code the grader runs in the kernel to collect one part."""
     code = (f"import sys\n"
             f"sys.path.insert(0, {sandbox.GRADER_DIR!r})\n"
-            f"from sandboxed.engine import display_result\n"
-            f"display_result({assignment_module!r}, {part!r}, notebook, {json.dumps(tables)!r})\n")
+            f"from {sandbox.KERNEL_PACKAGE}.engine.runner.collect import display_result\n"
+            f"display_result({assignment!r}, {part!r}, notebook, {json.dumps(tables)!r})\n")
     # run in a namespace of its own: the notebook's names stay as the student left them
     return f"exec({code!r}, {{'notebook': globals()}})\n"
 

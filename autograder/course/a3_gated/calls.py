@@ -7,8 +7,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .engine import Calls, Swap, Trial
-from .inputs import SHAPES, label, seeded, weights
+from ...engine.runner.collect import Calls, Swap, Trial
+from ..inputs import SHAPES, label, seeded, weights
 
 # The recall task of Part F: which of SYMBOLS symbols stood at the marked step
 # of a sequence of SEQ_LEN steps? (inputs: one-hot symbols and a marker channel)

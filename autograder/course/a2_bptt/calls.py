@@ -7,8 +7,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .engine import Calls, Trial
-from .inputs import SHAPES, label, rnn_params, seeded
+from ...engine.runner.collect import Calls, Trial
+from ..inputs import SHAPES, label, rnn_params, seeded
 
 NUMPY_ONLY = "this part is NumPy only"
 

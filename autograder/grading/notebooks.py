@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 
 #: The repository root: the folder that holds solutions/ and exercises/.
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the course's folder
 HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*\n?", re.M | re.S)
 
 

@@ -3,7 +3,7 @@
 Inside, the kernel sees a read-only system (/usr, /etc and this Python
 environment), its own empty /tmp (a folder of its scratch folder), a fresh
 /proc and /dev, the grader's
-kernel-side package (`autograder/sandboxed/`: input generators, no answers)
+kernel-side package (`autograder/engine/runner/` and one assignment's calls: no answers)
 read-only at /opt/grader, and one writable folder: its scratch folder. It does
 not see `solutions/`, the grading workspace (other students, the gradebook,
 the reports), the rest of the `autograder` package, the home folders, or the
@@ -26,12 +26,16 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 NOBODY = 65534
 GRADER_DIR = "/opt/grader"  # where the kernel-side package is mounted
-KERNEL_FILES = ("__init__.py", "engine.py", "wire.py", "hiding.py", "inputs.py")  # + the assignment's module
+KERNEL_PACKAGE = "grader"  # the package's name in the kernel (not "autograder": that name is not importable there)
+#: What the kernel may see of `autograder`: the untrusted runner and the course's
+#: input generators (+ the graded assignment's calls.py). Every __init__.py is empty there.
+KERNEL_FILES = ("engine/runner/collect.py", "engine/runner/wire.py", "engine/runner/hiding.py", "course/inputs.py")
 
 
 @dataclass(frozen=True)
@@ -99,17 +103,21 @@ def _bwrap_base() -> list[str]:
     return args
 
 
-def kernel_package(target: Path, assignment_module: str) -> Path:
-    """Copy the kernel-side package (the shared files and one assignment's
-    module, nothing else) into `target`/sandboxed; return `target`."""
-    source = Path(__file__).resolve().parent / "sandboxed"
-    package = target / "sandboxed"
+def kernel_package(target: Path, assignment: str) -> Path:
+    """Copy the kernel-side package into `target`/grader: the runner, the
+    input generators and one assignment's calls.py, in the same tree as in
+    `autograder` (their relative imports hold), with empty __init__.py files
+    (the real ones may import trusted code). Returns `target`."""
+    source = Path(__file__).resolve().parents[1]  # autograder/
+    package = target / KERNEL_PACKAGE
     if package.exists():
         shutil.rmtree(package)
-    package.mkdir(parents=True)
-    for name in (*KERNEL_FILES, f"{assignment_module}.py"):
+    for name in (*KERNEL_FILES, f"course/{assignment}/calls.py"):
+        (package / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(source / name, package / name)
-    for path in (target, package, *package.iterdir()):
+    for folder in [package, *(p for p in package.rglob("*") if p.is_dir())]:
+        (folder / "__init__.py").write_text("")
+    for path in (target, *package.rglob("*")):
         path.chmod(0o755 if path.is_dir() else 0o644)
     return target
 
@@ -123,22 +131,36 @@ def remove(folder: Path) -> None:
         subprocess.run(["rm", "-rf", "--one-file-system", "--", str(folder)], check=False)
 
 
-def prepare_scratch(scratch: Path) -> None:
-    """A fresh, empty folder that the sandbox user owns."""
+MAX_BASE = 60  # characters: a kernel's sockets live in its scratch folder, and a socket's path has at most 107
+
+
+def scratch_base(preferred: Path) -> Path:
+    """`preferred` (made if needed), or a fresh folder in the system's temporary
+    folder when its path is too long to hold the kernels' sockets."""
+    if len(str(preferred.resolve())) > MAX_BASE:
+        return Path(tempfile.mkdtemp(prefix="rnn-grading-"))
+    preferred.mkdir(parents=True, exist_ok=True)
+    return preferred
+
+
+def prepare_scratch(scratch: Path, uid: int = NOBODY) -> None:
+    """A fresh, empty folder that the sandbox user `uid` owns."""
     remove(scratch)
     (scratch / ".tmp").mkdir(parents=True)
     if os.geteuid() == 0:
-        os.chown(scratch, NOBODY, NOBODY)
-        os.chown(scratch / ".tmp", NOBODY, NOBODY)
+        os.chown(scratch, uid, uid)
+        os.chown(scratch / ".tmp", uid, uid)
     scratch.chmod(0o700 if os.geteuid() == 0 else 0o755)
 
 
-def kernel_command(scratch: Path, package: Path, limits: Limits, sandbox: bool) -> list[str]:
-    """The argv of a kernel (with "{connection_file}" for jupyter_client to fill)."""
+def kernel_command(scratch: Path, package: Path, limits: Limits, sandbox: bool, uid: int = NOBODY) -> list[str]:
+    """The argv of a kernel (with "{connection_file}" for jupyter_client to fill).
+    As root, the kernel runs as `uid` (each grading worker has its own, so that
+    RLIMIT_NPROC, which counts a user's processes, is per submission)."""
     env = {"HOME": str(scratch), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "LANG": "C.UTF-8",
            "MPLBACKEND": "Agg", "MPLCONFIGDIR": str(scratch / ".matplotlib"), "PYTHONNOUSERSITE": "1",
            "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-           "PYTHONPATH": "", "JUPYTER_PLATFORM_DIRS": "1"}
+           "PYTHONPATH": "", "JUPYTER_PLATFORM_DIRS": "1", "USER": "student", "LOGNAME": "student"}
     python = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
               "--HistoryManager.enabled=False"]
     if not sandbox:  # --no-sandbox: the same kernel and limits, unconfined
@@ -154,7 +176,7 @@ def kernel_command(scratch: Path, package: Path, limits: Limits, sandbox: bool) 
     args += ["--bind", str(scratch / ".tmp"), "/tmp"]
     args += [*_parents_755(scratch), "--bind", str(scratch), str(scratch), "--chdir", str(scratch)]
     if os.geteuid() == 0:  # drop to nobody inside, so that RLIMIT_NPROC holds and no capability is left
-        args += ["--", "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+        args += ["--", "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
                  "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
     else:
         args += ["--"]

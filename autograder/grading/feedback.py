@@ -32,7 +32,7 @@ import nh3
 from markdown_it import MarkdownIt
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 
-from .sandboxed.engine import RESULT_MIME  # the grader's data in a kernel's output: never shown
+from ..engine.runner.collect import RESULT_MIME  # the grader's data in a kernel's output: never shown
 
 MAX_OUTPUT = 20_000  # characters of one output (or source, or message) shown; the head is kept
 MAX_IMAGE = 1_500_000  # characters of one base64 image

@@ -95,3 +95,13 @@ def compare_tensor(what: str, got: Any, expected: Any, *, rtol: float, atol: flo
         return f"{what} has dtype {got.dtype}, expected {expected.dtype} (do not change the precision)"
     return compare_array(what, got.detach().cpu().numpy(), expected.detach().cpu().numpy(),
                          rtol=rtol, atol=atol, time_axis=time_axis)
+
+
+def compare_keys(got: Any, expected: dict, what: str) -> str | None:
+    """A dict result must be a dict with exactly the expected keys."""
+    if not isinstance(got, dict):
+        return f"should return a dict of {what} but returned a {describe_type(got)}"
+    if set(got) != set(expected):
+        missing, extra = sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
+        return f"the dict's keys are wrong (missing: {missing or 'none'}; unexpected: {extra or 'none'})"
+    return None

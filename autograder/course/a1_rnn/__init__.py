@@ -1,0 +1,1 @@
+"""Assignment a1: the vanilla RNN forward pass (solutions/a1_rnn)."""

@@ -1,0 +1,1 @@
+"""Assignment a2: backpropagation through time (solutions/a2_bptt)."""
