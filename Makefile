@@ -21,7 +21,7 @@ help:
 	@echo "make book     build the HTML book (chapters executed) into _build/html"
 	@echo "make test     run the whole test suite"
 	@echo "make release  regenerate exercises/ from solutions/"
-	@echo "make bench    print how long each chapter and solution notebook takes to run, and LSTM layer speeds"
+	@echo "make bench    print how long each chapter and solution notebook takes to run, LSTM layer speeds, and grading speed"
 	@echo "make clean    remove the built book and caches"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -54,6 +54,7 @@ release: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/lstm_speed.py
+	$(BIN)/python benchmarks/grading_speed.py
 
 clean:
 	rm -rf _build .pytest_cache
