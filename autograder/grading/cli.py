@@ -90,10 +90,10 @@ def _executor(args: argparse.Namespace, options: Options):
         except (RuntimeError, OSError) as error:
             print(f"cannot reach the Dask cluster at {args.cluster}: {error}", file=sys.stderr)
             return None
-        problems = executor.check_sandbox() if options.sandbox else {}
+        problems = executor.check_workers(options.sandbox)
         if problems:
             executor.close()
-            print("cannot grade: the sandbox does not work on these workers:\n" +
+            print("cannot grade on these workers:\n" +
                   "\n".join(f"  {w}: {why}" for w, why in problems.items()), file=sys.stderr)
             return None
         print(f"grading on the Dask cluster at {args.cluster} ({executor.threads()} worker threads)")
@@ -142,6 +142,9 @@ def _grade(args: argparse.Namespace, options: Options, executor) -> int:
     bar = tqdm(total=len(found), desc="grading", unit="student")
     try:
         results = workspace.grade_all(found, executor.run, progress=lambda result: bar.update(1))
+    except RuntimeError as error:  # the workers cannot start: nothing could be graded
+        print(f"\ngrading stopped: {error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         bar.close()
         print(f"\ninterrupted: what was graded is kept in {workspace.path}; run the same command again "

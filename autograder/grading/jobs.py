@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import copy
 import fcntl
+import hashlib
 import os
-import shutil
 import socket
+import stat
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,18 +94,24 @@ class Outcome:
 
 
 class Station:
-    """What one worker process keeps between jobs: its own sandbox user (so
-    that one student's processes never count against another's limit), its
-    scratch folder, and the kernel-side package of each assignment."""
+    """What one worker keeps between jobs: its own sandbox user (so that one
+    student's processes never count against another's limit), its folder
+    (a fresh scratch folder in it for every job), and the kernel-side package
+    of each assignment. One per thread: two jobs never share one."""
 
-    UID_BASE, UID_SLOTS = 61000, 512  # sandbox users 61000..61511, one per worker process of a machine
-    LOCKS = Path(tempfile.gettempdir()) / "rnn-course-sandbox-users"
+    UID_BASE, UID_SLOTS = 61000, 512  # sandbox users 61000..61511, one per worker of a machine
+    LOCKS = Path("/run/rnn-course-sandbox-users")  # root's own: no other user can plant or hold a lock
 
     def __init__(self, scratch_root: Path | None = None):
-        base = sandbox.scratch_base(scratch_root or Path(tempfile.gettempdir()))
+        base = scratch_root or Path(tempfile.gettempdir())
+        if len(str(base.resolve())) > sandbox.MAX_BASE - 12:  # too long a path for the kernels' sockets
+            base = Path(tempfile.mkdtemp(prefix=sandbox.SHORT_BASE_PREFIX))
+        base.mkdir(parents=True, exist_ok=True)
+        self.base = base
         self.root = Path(tempfile.mkdtemp(prefix="w", dir=base))
         self.uid = self._claim_uid()
         self.packages: dict[str, Path] = {}
+        self.jobs = 0
         self.name = f"{socket.gethostname()}:{os.getpid()}"
 
     def _claim_uid(self) -> int:
@@ -112,16 +120,25 @@ class Station:
         if os.geteuid() != 0:
             return sandbox.NOBODY
         self.LOCKS.mkdir(mode=0o700, exist_ok=True)
+        info = self.LOCKS.lstat()
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o022:
+            raise RuntimeError(f"{self.LOCKS} must be a folder of root's that only root can write")
         for slot in range(self.UID_SLOTS):
-            handle = open(self.LOCKS / f"{slot}.lock", "w")
+            fd = os.open(self.LOCKS / f"{slot}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
-                handle.close()
+                os.close(fd)
                 continue
-            self._lock = handle  # held while this process lives
+            self._lock = fd  # held while this worker lives
             return self.UID_BASE + slot
         raise RuntimeError(f"more than {self.UID_SLOTS} grading workers on one machine")
+
+    def scratch(self) -> Path:
+        """A scratch folder for the next job, never used before: nothing a
+        student leaves behind (a file that cannot be deleted) reaches the next."""
+        self.jobs += 1
+        return self.root / f"k{self.jobs}"
 
     def package(self, assignment: str) -> Path:
         if assignment not in self.packages:
@@ -129,18 +146,32 @@ class Station:
         return self.packages[assignment]
 
     def close(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
+        sandbox.remove(self.root)
+        if self.base.name.startswith(sandbox.SHORT_BASE_PREFIX):  # made for this worker alone
+            sandbox.remove(self.base)
+        if hasattr(self, "_lock"):
+            os.close(self._lock)
+            del self._lock
 
 
-_station: Station | None = None
+_stations = threading.local()
 
 
 def station(scratch_root: Path | None = None) -> Station:
-    """This process's station, made on first use."""
-    global _station
-    if _station is None:
-        _station = Station(scratch_root)
-    return _station
+    """This thread's station, made on first use."""
+    if getattr(_stations, "here", None) is None:
+        _stations.here = Station(scratch_root)
+    return _stations.here
+
+
+def package_sha256() -> str:
+    """A hash of the grading code (every module of `autograder`): a Dask worker
+    must grade with the same code as the coordinator."""
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parents[1]
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 def warm(assignment: str, here: Station | None = None) -> None:
@@ -178,7 +209,7 @@ def _grade(job: Job, here: Station, outcome: Outcome) -> None:
 
 def _settings(job: Job, here: Station) -> session.Settings:
     limits = sandbox.Limits(memory_gib=job.memory_gib, cpu_seconds=job.student_timeout)
-    return session.Settings(scratch=here.root / "k", package=here.package(job.assignment), limits=limits,
+    return session.Settings(scratch=here.scratch(), package=here.package(job.assignment), limits=limits,
                             sandbox=job.sandbox, cell_timeout=job.cell_timeout, uid=here.uid,
                             startup_timeout=STARTUP_SECONDS)
 
@@ -238,8 +269,9 @@ def _run(nb: nbformat.NotebookNode, job: Job, here: Station, outcome: Outcome) -
                                                   f"per submission ({job.student_timeout} s) ran out")
                     pending.pop(0)
                     continue
-                status, outputs = kernel.call(session.collect_code(job.assignment, name, part.replay_tables),
-                                              job.cell_timeout)
+                grader_dir = sandbox.GRADER_DIR if job.sandbox else str(settings.package)  # --no-sandbox: no mount
+                code = session.collect_code(job.assignment, name, part.replay_tables, grader_dir)
+                status, outputs = kernel.call(code, job.cell_timeout)
                 pending.pop(0)
                 outcome.messages[grade_id] = _verdict(part, status, outputs, job.cell_timeout)
                 if status == "dead":
@@ -265,11 +297,13 @@ def _start(run: nbformat.NotebookNode, settings: session.Settings, outcome: Outc
     """A started kernel, trying twice (a machine busy with another sandbox's
     teardown can refuse once); None, with the reason noted, if it fails."""
     for attempt in range(2):
-        kernel = session.Kernel(run, settings)
+        kernel = None
         try:
+            kernel = session.Kernel(run, settings)
             return kernel.__enter__()
-        except Exception as error:  # bwrap refused, the kernel never answered, ...
-            kernel.close()
+        except Exception as error:  # bwrap refused, the kernel never answered, the scratch folder is broken, ...
+            if kernel is not None:
+                kernel.close()
             if attempt == 1:
                 outcome.status = "kernel did not start"
                 outcome.notes.append(f"{type(error).__name__}: {str(error)[:300]}")

@@ -28,6 +28,8 @@ if TYPE_CHECKING:  # the coordinator starts its workers before it imports what g
     from .jobs import Job, Outcome
 
 RETRIES = 1  # a job whose worker died or hung is given once more
+READY = "ready"  # what a worker says once it can take jobs
+MAX_FAILED_STARTS = 3  # workers (per worker slot) that die before they are ready, before giving up
 
 
 def default_workers() -> int:
@@ -43,8 +45,8 @@ def failed(job: Job, why: str, attempts: int) -> Outcome:
     from .jobs import Outcome
 
     status = "timed out in the worker" if why == "hang" else "worker failed"
-    said = (f"grading took longer than {job.deadline:.0f} s" if why == "hang"
-            else "the grading worker stopped (killed, or out of memory)")
+    said = {"hang": f"grading took longer than {job.deadline:.0f} s",
+            "died": "the grading worker stopped (killed, or out of memory)"}.get(why, f"the grading job failed ({why})")
     return Outcome(status, notes=[f"{said}, {attempts} times: see the grader's machine"])
 
 
@@ -61,6 +63,7 @@ def _serve(connection: multiprocessing.connection.Connection, scratch_root: str,
                 jobs.warm(assignment, here)
             except Exception:  # the first job will report it
                 pass
+        connection.send(READY)  # a job's deadline counts from here, not from the worker's start
         while True:
             try:
                 job = connection.recv()
@@ -80,6 +83,7 @@ class _Worker:
     job: Job | None = None
     attempts: int = 0
     started: float = field(default=0.0)
+    ready: bool = False
 
 
 class LocalPool:
@@ -105,27 +109,36 @@ class LocalPool:
     def run(self, todo: list[Job], done: Callable[[Job, Outcome], None]) -> None:
         """Grade every job; `done(job, outcome)` is called here, in this process, as each finishes."""
         queue: deque[tuple[Job, int]] = deque((job, 0) for job in todo)  # (job, failed attempts)
+        failed_starts = 0
         while queue or any(w.job for w in self.workers):
             for worker in self.workers:
-                if worker.job is None and queue:
+                if worker.ready and worker.job is None and queue:
                     worker.job, worker.attempts = queue.popleft()
                     worker.started = time.monotonic()
                     try:
                         worker.connection.send(worker.job)
                     except OSError:  # the worker died before it took the job: seen as dead below
                         pass
-            busy = [w for w in self.workers if w.job is not None]
-            multiprocessing.connection.wait([w.connection for w in busy] + [w.process.sentinel for w in busy],
-                                            timeout=1.0)
-            for worker in busy:
+            multiprocessing.connection.wait([w.connection for w in self.workers] +
+                                            [w.process.sentinel for w in self.workers], timeout=1.0)
+            for worker in list(self.workers):
+                if not worker.ready:  # starting: ready, or dead before it took any job (no job charged)
+                    if self._receive(worker) == READY:
+                        worker.ready = True
+                    elif not worker.process.is_alive():
+                        failed_starts += 1
+                        if failed_starts > MAX_FAILED_STARTS * len(self.workers):
+                            raise RuntimeError("the grading workers die as they start: run one submission "
+                                               "with --jobs 1 to see why")
+                        self._replace(worker)
+                    continue
+                if worker.job is None:
+                    if not worker.process.is_alive():
+                        self._replace(worker)
+                    continue
                 job, attempts = worker.job, worker.attempts
-                outcome, why = None, None
-                try:
-                    if worker.connection.poll():
-                        outcome = worker.connection.recv()
-                except (EOFError, OSError):
-                    why = "died"
-                if outcome is None and why is None:
+                outcome, why = self._receive(worker), None
+                if outcome is None:
                     if not worker.process.is_alive():
                         why = "died"
                     elif time.monotonic() - worker.started > job.deadline:
@@ -139,6 +152,14 @@ class LocalPool:
                         queue.appendleft((job, attempts + 1))
                     else:
                         done(job, failed(job, why, attempts + 1))
+
+    @staticmethod
+    def _receive(worker: _Worker):
+        """What the worker sent, if anything (None: nothing yet, or it is gone)."""
+        try:
+            return worker.connection.recv() if worker.connection.poll() else None
+        except (EOFError, OSError):
+            return None
 
     def _replace(self, worker: _Worker) -> None:
         """Stop a worker (and so its kernel) and start a fresh one in its place."""

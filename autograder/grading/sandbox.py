@@ -128,19 +128,25 @@ def remove(folder: Path) -> None:
     if folder.is_symlink() or folder.is_file():
         folder.unlink()
     elif folder.exists():
+        # a folder the student made unreadable or unwritable (their own, when the
+        # grader is not root) is made deletable first; links are not followed
+        subprocess.run(["find", str(folder), "-xdev", "-type", "d", "-exec", "chmod", "u+rwx", "{}", "+"],
+                       check=False, capture_output=True)
         subprocess.run(["rm", "-rf", "--one-file-system", "--", str(folder)], check=False)
 
 
 MAX_BASE = 60  # characters: a kernel's sockets live in its scratch folder, and a socket's path has at most 107
+SHORT_BASE_PREFIX = "rnn-grading-"
 
 
 def scratch_base(preferred: Path) -> Path:
-    """`preferred` (made if needed), or a fresh folder in the system's temporary
-    folder when its path is too long to hold the kernels' sockets."""
-    if len(str(preferred.resolve())) > MAX_BASE:
-        return Path(tempfile.mkdtemp(prefix="rnn-grading-"))
+    """A fresh folder for one run's (or one worker's) scratch folders: in
+    `preferred`, or in the system's temporary folder when that path is too
+    long to hold the kernels' sockets. Two runs never share one."""
+    if len(str(preferred.resolve())) > MAX_BASE - 12:
+        return Path(tempfile.mkdtemp(prefix=SHORT_BASE_PREFIX))
     preferred.mkdir(parents=True, exist_ok=True)
-    return preferred
+    return Path(tempfile.mkdtemp(prefix="run-", dir=preferred))
 
 
 def prepare_scratch(scratch: Path, uid: int = NOBODY) -> None:

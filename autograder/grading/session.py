@@ -270,10 +270,11 @@ def _wait_until_gone(namespaces: set[str], uid: int, seconds: float = 20.0) -> N
         time.sleep(0.05)
 
 
-def collect_code(assignment: str, part: str, tables: list | None) -> str:
-    """The code the grader runs in the kernel to collect one part."""
+def collect_code(assignment: str, part: str, tables: list | None, grader_dir: str = sandbox.GRADER_DIR) -> str:
+    """The code the grader runs in the kernel to collect one part (the
+    kernel-side package is at `grader_dir`: mounted there in the sandbox)."""
     code = (f"import sys\n"
-            f"sys.path.insert(0, {sandbox.GRADER_DIR!r})\n"
+            f"sys.path.insert(0, {grader_dir!r})\n"
             f"from {sandbox.KERNEL_PACKAGE}.engine.runner.collect import display_result\n"
             f"display_result({assignment!r}, {part!r}, notebook, {json.dumps(tables)!r})\n")
     # run in a namespace of its own: the notebook's names stay as the student left them

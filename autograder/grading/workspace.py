@@ -28,6 +28,7 @@ import copy
 import functools
 import hashlib
 import json
+import os
 import re
 import shutil
 from dataclasses import asdict
@@ -39,7 +40,7 @@ import nbformat
 from .. import course
 from . import gradebook, reports
 from .intake import Found, find_submissions, student_id, unpack
-from .jobs import Job, Outcome
+from .jobs import Job, Outcome, package_sha256
 from .notebooks import HIDDEN, ROOT, GradedPart, cell_timeout, graded_parts, nbgrader_meta, source_notebook
 from .options import Options
 from .reports import Result
@@ -113,6 +114,7 @@ class Workspace:
         self.kernel_module = module.pop() if len(module) == 1 else None
         self.executed = self.path / "executed"
         self.intake_notes: dict[str, list[str]] = {}  # student -> what preflight noted
+        self.hashes: dict[str, str] = {}  # student -> the submitted file's hash, taken at intake
         self.skipped: list[str] = []  # students graded before from the same notebook, not graded again
 
     def _checks(self) -> dict[str, str]:
@@ -163,12 +165,12 @@ class Workspace:
 
     @functools.cached_property
     def grading_sha256(self) -> str:
-        """What grades this assignment: its source notebook and the grading code
-        (engine, course, grading). A submission graded by anything else is graded again."""
-        digest = hashlib.sha256(self.source.read_bytes())
-        package = Path(__file__).resolve().parents[1]
-        for path in sorted(package.rglob("*.py")):
-            digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+        """What grades this assignment: its source notebook, the grading code and
+        the settings that can change a grade (time and memory limits, the
+        sandbox). A submission graded by anything else is graded again."""
+        o = self.options
+        settings = f"{self.cell_timeout} {o.student_timeout} {o.memory_gib} {o.sandbox}"
+        digest = hashlib.sha256(self.source.read_bytes() + package_sha256().encode() + settings.encode())
         return digest.hexdigest()
 
     def intake(self, found: Found) -> Result | Job:
@@ -179,9 +181,11 @@ class Workspace:
         problem, notes = self.preflight(found.path)
         if problem:
             return Result(found.student, problem, notes=notes)
+        self.hashes[found.student] = file_sha256(found.path)  # what is graded, even if the file changes meanwhile
         submitted = nbformat.read(found.path, as_version=4)
         self._submit(found.student, submitted)
         self.intake_notes[found.student] = notes
+        (self.executed / found.student / "result.json").unlink(missing_ok=True)  # stale until this job's arrives
         return Job(student=found.student, assignment=self.kernel_module or "", checks=self.checks,
                    notebook=nbformat.writes(merge(self.released, submitted)),
                    points={p.grade_id: p.points for p in self.parts},
@@ -203,7 +207,10 @@ class Workspace:
                 or result.status in GRADER_FAULTS:
             return None
         if result.graded:
-            result.scores = self.read_scores(found.student)
+            try:
+                result.scores = self.read_scores(found.student)
+            except Exception:  # not in this gradebook (deleted, or another --db-url): graded again
+                return None
         return result
 
     # --- the run ---------------------------------------------------------------
@@ -245,7 +252,7 @@ class Workspace:
             executed = nbformat.reads(outcome.executed, as_version=4)
             folder = self.executed / job.student
             folder.mkdir(parents=True, exist_ok=True)
-            nbformat.write(executed, folder / self.notebook_name)
+            _write_atomically(folder / self.notebook_name, nbformat.writes(executed))
             scores = {grade_id: result.scores.get(grade_id) for grade_id in self.checks}
             gradebook.record(self.path, self.db_url, self.assignment, Path(self.notebook_name).stem,
                              job.student, executed, scores)
@@ -257,11 +264,12 @@ class Workspace:
         later run skip it and the student's LMS id for the gradebook export."""
         path = entry.path
         result.lms, result.lms_id = entry.lms, entry.lms_id
-        result.notebook_sha256 = file_sha256(path) if path is not None and path.exists() else ""
+        known = self.hashes.get(result.student)
+        result.notebook_sha256 = known or (file_sha256(path) if path is not None and path.exists() else "")
         result.grading_sha256 = self.grading_sha256
         folder = self.executed / result.student
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "result.json").write_text(json.dumps(asdict(result)))
+        _write_atomically(folder / "result.json", json.dumps(asdict(result)))
         return result
 
     def preflight(self, path: Path) -> tuple[str | None, list[str]]:
@@ -323,6 +331,13 @@ class Workspace:
 
 def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Whole or not at all: an interrupted run never leaves half a file that a resumed run would trust."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    os.replace(partial, path)
 
 
 def collect(submissions: Path, notebook_name: str, workspace: Path) -> list[Found]:
