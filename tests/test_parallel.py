@@ -128,8 +128,9 @@ def test_each_worker_has_a_sandbox_user_of_its_own(tmp_path):
     if os.geteuid() != 0:
         pytest.skip("sandbox users are per worker only when grading runs as root")
     from autograder.grading.jobs import Station
+    from autograder.grading.sandbox import scratch_base
 
-    stations = [Station(tmp_path) for _ in range(3)]
+    stations = [Station(scratch_base(tmp_path)) for _ in range(3)]
     try:
         uids = [s.uid for s in stations]
         assert len(set(uids)) == 3 and all(Station.UID_BASE <= u < Station.UID_BASE + Station.UID_SLOTS
@@ -139,7 +140,7 @@ def test_each_worker_has_a_sandbox_user_of_its_own(tmp_path):
     finally:
         for s in stations:
             s.close()
-    again = Station(tmp_path)  # the slots are free again
+    again = Station(scratch_base(tmp_path))  # the slots are free again
     assert again.uid in uids
     again.close()
 

@@ -15,15 +15,33 @@ from .runner.collect import Trial
 
 @dataclass(frozen=True)
 class Mistake:
-    """A known wrong implementation and the hint shown when a result matches it."""
+    """A known wrong implementation ("mutant") and the hint shown when a result matches it.
+
+    Each is a mistake students make, kept in the assignment's `mistakes.py`.
+    A case uses them twice: pytest shows that the case rejects every one, and
+    the judge compares a failing student's result with them to add the hint
+    ("looks like weight_hh is transposed"). They reuse the reference with one
+    thing changed, so each differs from a right answer in exactly the way its
+    name says. For a part whose calls hide torch (`Calls.hides_torch`) they
+    are NumPy or plain Python, as a student's code must be: the tests run
+    them as students, with torch hidden."""
 
     function: Callable
     hint: str
 
 
+def variant(step: Callable, name: str, **options: Any) -> Callable:
+    """`step` with some options fixed: one named wrong implementation
+    (`variant(_bptt, "backward_sum_not_mean", flaw="sum_not_mean")`)."""
+    def mistake(*args: Any, **kwargs: Any) -> Any:
+        return step(*args, **kwargs, **options)
+    mistake.__name__ = name
+    return mistake
+
+
 @dataclass(frozen=True)
 class Case:
-    """What is right for one graded part (how it is called: `calls_for(name)`)."""
+    """What is right for one graded part (how it is called: the assignment's `calls.CALLS`)."""
 
     title: str
     reference: Callable | None  # None: judged by properties alone

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -55,7 +56,7 @@ def _finish(workspace: "Workspace", results: list["Result"]) -> int:
     from .reports import summary_table
 
     csv_path = workspace.write_reports(results)
-    (workspace.reports / "results.json").write_text(json.dumps([r.__dict__ for r in results], indent=1))
+    (workspace.reports / "results.json").write_text(json.dumps([asdict(r) for r in results], indent=1))
     stats = exports.write_part_stats(workspace.reports, workspace.parts, results)
     lms = exports.write_lms_csv(workspace.path)  # every assignment graded in this workspace
     sheet = exports.write_moodle_worksheet(workspace.reports)
@@ -107,7 +108,7 @@ def _executor(args: argparse.Namespace, options: Options):
             return None
     workers = args.jobs or default_workers()
     print(f"grading with {workers} worker process{'es' if workers > 1 else ''} on this machine")
-    return LocalPool(workers, sandbox.scratch_base(options.workspace.resolve() / "scratch"), args.assignment)
+    return LocalPool(workers, options.workspace.resolve() / "scratch", args.assignment)
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
@@ -120,9 +121,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     try:
         return _grade(args, options, executor)
     finally:
-        executor.close()
-        if isinstance(executor, LocalPool):
-            sandbox.remove(executor.scratch_root)
+        executor.close()  # with its workers' scratch folders
 
 
 def _grade(args: argparse.Namespace, options: Options, executor) -> int:

@@ -87,7 +87,7 @@ from pathlib import Path
 from typing import Any
 
 from .notebooks import GradedPart
-from .reports import Result
+from .reports import Result, text_table
 
 STATS_FILE = "part_stats.csv"
 LMS_FILE = "lms_grades.csv"
@@ -230,11 +230,9 @@ def part_stats_table(parts: list[GradedPart], results: list[Result], width: int 
             problem = f"{s.pending} pending manual grading" + (f"; {problem}" if problem else "")
         rows.append([s.grade_id, _num(s.points), str(s.counted), _num(s.mean) or "-", _percent(s.full_share),
                      _percent(s.zero_share), problem])
-    widths = [max(len(x) for x in col) for col in zip(headers, *rows)]
-    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
     graded = sum(r.graded for r in results)
     footer = f"{graded} of {len(results)} submissions graded; the others are not in these figures."
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows), footer])
+    return text_table(headers, rows) + "\n" + footer
 
 
 def _lms_id(result: dict[str, Any], lms: str) -> str:

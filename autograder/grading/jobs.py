@@ -2,7 +2,7 @@
 
 A `Job` is plain data: the notebook to run (already rebuilt from the release by
 the coordinator), which part each test cell grades, the points, and the
-limits. A worker runs it with `run(job)`:
+limits. A worker runs it with `run(job, station)`:
 
 1. the notebook runs in a sandboxed kernel (`autograder.grading.sandbox`),
    driven from this process; a cell that kills the kernel is skipped and the
@@ -102,13 +102,8 @@ class Station:
     UID_BASE, UID_SLOTS = 61000, 512  # sandbox users 61000..61511, one per worker of a machine
     LOCKS = Path("/run/rnn-course-sandbox-users")  # root's own: no other user can plant or hold a lock
 
-    def __init__(self, scratch_root: Path | None = None):
-        base = scratch_root or Path(tempfile.gettempdir())
-        if len(str(base.resolve())) > sandbox.MAX_BASE - 12:  # too long a path for the kernels' sockets
-            base = Path(tempfile.mkdtemp(prefix=sandbox.SHORT_BASE_PREFIX))
-        base.mkdir(parents=True, exist_ok=True)
-        self.base = base
-        self.root = Path(tempfile.mkdtemp(prefix="w", dir=base))
+    def __init__(self, root: Path):
+        self.root = root  # a fresh folder of this station's own (`sandbox.scratch_base`), removed by close()
         self.uid = self._claim_uid()
         self.packages: dict[str, Path] = {}
         self.jobs = 0
@@ -147,8 +142,6 @@ class Station:
 
     def close(self) -> None:
         sandbox.remove(self.root)
-        if self.base.name.startswith(sandbox.SHORT_BASE_PREFIX):  # made for this worker alone
-            sandbox.remove(self.base)
         if hasattr(self, "_lock"):
             os.close(self._lock)
             del self._lock
@@ -157,10 +150,10 @@ class Station:
 _stations = threading.local()
 
 
-def station(scratch_root: Path | None = None) -> Station:
-    """This thread's station, made on first use."""
+def station(preferred: Path | None = None) -> Station:
+    """This thread's station (a Dask worker's), made on first use with its folder in `preferred`."""
     if getattr(_stations, "here", None) is None:
-        _stations.here = Station(scratch_root)
+        _stations.here = Station(sandbox.scratch_base(preferred or Path(tempfile.gettempdir())))
     return _stations.here
 
 
@@ -174,23 +167,23 @@ def package_sha256() -> str:
     return digest.hexdigest()
 
 
-def warm(assignment: str, here: Station | None = None) -> None:
+def warm(assignment: str, here: Station) -> None:
     """Do before the first job what every job of `assignment` needs: the
     kernel-side package, the cases and the reference's results."""
-    here = here or station()
     here.package(assignment)
     for name in course.part_names(assignment):
         part = course.part(name)
         part.expected, part.replay_tables  # noqa: B018 (computed once, kept)
 
 
-def run(job: Job, here: Station | None = None) -> Outcome:
-    """Grade one submission; a fault of the grader itself becomes a status, never an exception."""
-    here = here or station()
+def run(job: Job, here: Station) -> Outcome:
+    """Grade one submission at `here`; a fault of the grader itself becomes a status, never an exception."""
     start = time.monotonic()
     outcome = Outcome("graded", worker=here.name)
     try:
-        _grade(job, here, outcome)
+        executed = _run(nbformat.reads(job.notebook, as_version=4), job, here, outcome)
+        if outcome.status == "graded":
+            outcome.executed = nbformat.writes(executed)
     except Exception as error:  # a fault of the grader: this submission is reported, the others graded
         outcome.status = "grader error"
         outcome.notes.append(f"{type(error).__name__}: {str(error)[:300]}")
@@ -198,13 +191,6 @@ def run(job: Job, here: Station | None = None) -> Outcome:
         outcome.notes.append("graded WITHOUT a sandbox (--no-sandbox)")
     outcome.seconds = time.monotonic() - start
     return outcome
-
-
-def _grade(job: Job, here: Station, outcome: Outcome) -> None:
-    nb = nbformat.reads(job.notebook, as_version=4)
-    executed = _run(nb, job, here, outcome)
-    if outcome.status == "graded":
-        outcome.executed = nbformat.writes(executed)
 
 
 def _settings(job: Job, here: Station) -> session.Settings:

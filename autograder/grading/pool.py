@@ -20,9 +20,11 @@ import os
 import signal
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
+
+from . import sandbox
 
 if TYPE_CHECKING:  # the coordinator starts its workers before it imports what grading needs
     from .jobs import Job, Outcome
@@ -50,13 +52,14 @@ def failed(job: Job, why: str, attempts: int) -> Outcome:
     return Outcome(status, notes=[f"{said}, {attempts} times: see the grader's machine"])
 
 
-def _serve(connection: multiprocessing.connection.Connection, scratch_root: str, assignment: str | None) -> None:
-    """A worker: grade jobs until told to stop (None) or the coordinator is gone.
-    It gets ready for `assignment` while the coordinator sets up the workspace."""
+def _serve(connection: multiprocessing.connection.Connection, folder: str, assignment: str | None) -> None:
+    """A worker: grade jobs until told to stop (None) or the coordinator is gone,
+    in `folder` (the pool's). It gets ready for `assignment` while the
+    coordinator sets up the workspace."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
     from . import jobs
 
-    here = jobs.station(Path(scratch_root))
+    here = jobs.Station(Path(folder))
     try:
         if assignment:
             try:
@@ -80,9 +83,10 @@ def _serve(connection: multiprocessing.connection.Connection, scratch_root: str,
 class _Worker:
     process: multiprocessing.Process
     connection: multiprocessing.connection.Connection
+    folder: Path  # the worker's scratch folders live here; removed when it stops
     job: Job | None = None
     attempts: int = 0
-    started: float = field(default=0.0)
+    started: float = 0.0
     ready: bool = False
 
 
@@ -92,19 +96,17 @@ class LocalPool:
 
     def __init__(self, workers: int, scratch_root: Path, assignment: str | None = None):
         self.context = multiprocessing.get_context("spawn")  # no fork of a process with threads
-        self.scratch_root, self.assignment = scratch_root, assignment
+        self.scratch_root, self.assignment = scratch_root, assignment  # workers' folders go in scratch_root
         self.workers = [self._spawn() for _ in range(max(1, workers))]
 
     def _spawn(self) -> _Worker:
         mine, theirs = self.context.Pipe()
-        process = self.context.Process(target=_serve, args=(theirs, str(self.scratch_root), self.assignment),
+        folder = sandbox.scratch_base(self.scratch_root)
+        process = self.context.Process(target=_serve, args=(theirs, str(folder), self.assignment),
                                        name="autograder-worker", daemon=True)
         process.start()
         theirs.close()
-        return _Worker(process, mine)
-
-    def pids(self) -> list[int]:
-        return [w.process.pid for w in self.workers if w.process.pid is not None]
+        return _Worker(process, mine, folder)
 
     def run(self, todo: list[Job], done: Callable[[Job, Outcome], None]) -> None:
         """Grade every job; `done(job, outcome)` is called here, in this process, as each finishes."""
@@ -184,3 +186,4 @@ def _stop(worker: _Worker) -> None:
         worker.process.kill()
     worker.process.join(timeout=10)
     worker.connection.close()
+    sandbox.remove(worker.folder)  # what a killed worker could not remove itself

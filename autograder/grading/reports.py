@@ -101,6 +101,11 @@ def summary_table(results: list[Result], parts: list[GradedPart]) -> str:
     """A plain-text table of the run for the terminal."""
     headers = ["student", *[p.grade_id.removeprefix("test_") for p in parts], "total", "status"]
     rows = [[r.student, *[_cell(r, p) or "-" for p in parts], _fmt(total(r)), status_text(r, parts)] for r in results]
+    return text_table(headers, rows)
+
+
+def text_table(headers: list[str], rows: list[list[str]]) -> str:
+    """Columns padded to their widest cell, a rule under the headers."""
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
     line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
     return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])

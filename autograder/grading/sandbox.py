@@ -136,17 +136,16 @@ def remove(folder: Path) -> None:
 
 
 MAX_BASE = 60  # characters: a kernel's sockets live in its scratch folder, and a socket's path has at most 107
-SHORT_BASE_PREFIX = "rnn-grading-"
 
 
 def scratch_base(preferred: Path) -> Path:
-    """A fresh folder for one run's (or one worker's) scratch folders: in
-    `preferred`, or in the system's temporary folder when that path is too
-    long to hold the kernels' sockets. Two runs never share one."""
-    if len(str(preferred.resolve())) > MAX_BASE - 12:
-        return Path(tempfile.mkdtemp(prefix=SHORT_BASE_PREFIX))
+    """A fresh folder for one grading worker's scratch folders, which its
+    caller owns and removes: in `preferred`, or in the system's temporary
+    folder when that path is too long to hold the kernels' sockets."""
+    if len(str(preferred.resolve())) > MAX_BASE:
+        return Path(tempfile.mkdtemp(prefix="rnn-grading-"))
     preferred.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix="run-", dir=preferred))
+    return Path(tempfile.mkdtemp(prefix="w", dir=preferred))
 
 
 def prepare_scratch(scratch: Path, uid: int = NOBODY) -> None:

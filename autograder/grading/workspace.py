@@ -181,7 +181,7 @@ class Workspace:
         problem, notes = self.preflight(found.path)
         if problem:
             return Result(found.student, problem, notes=notes)
-        self.hashes[found.student] = file_sha256(found.path)  # what is graded, even if the file changes meanwhile
+        self._hash(found)  # what is graded, even if the file changes meanwhile
         submitted = nbformat.read(found.path, as_version=4)
         self._submit(found.student, submitted)
         self.intake_notes[found.student] = notes
@@ -193,6 +193,12 @@ class Workspace:
                    student_timeout=self.options.student_timeout, memory_gib=self.options.memory_gib,
                    sandbox=self.options.sandbox, deadline_seconds=self.options.job_deadline)
 
+    def _hash(self, found: Found) -> str:
+        """The submitted file's hash, read once per run."""
+        if found.student not in self.hashes:
+            self.hashes[found.student] = file_sha256(found.path) if found.path and found.path.exists() else ""
+        return self.hashes[found.student]
+
     def previous(self, found: Found) -> Result | None:
         """The saved result of this very submission, graded by this very grading,
         if there is one (and --force was not given); scores from the gradebook."""
@@ -203,7 +209,7 @@ class Workspace:
             result = Result(**json.loads(saved.read_text()))
         except (ValueError, TypeError):
             return None
-        if (result.notebook_sha256, result.grading_sha256) != (file_sha256(found.path), self.grading_sha256) \
+        if (result.notebook_sha256, result.grading_sha256) != (self._hash(found), self.grading_sha256) \
                 or result.status in GRADER_FAULTS:
             return None
         if result.graded:
@@ -252,7 +258,7 @@ class Workspace:
             executed = nbformat.reads(outcome.executed, as_version=4)
             folder = self.executed / job.student
             folder.mkdir(parents=True, exist_ok=True)
-            _write_atomically(folder / self.notebook_name, nbformat.writes(executed))
+            _write_atomically(folder / self.notebook_name, outcome.executed)
             scores = {grade_id: result.scores.get(grade_id) for grade_id in self.checks}
             gradebook.record(self.path, self.db_url, self.assignment, Path(self.notebook_name).stem,
                              job.student, executed, scores)
@@ -262,10 +268,8 @@ class Workspace:
     def _save(self, result: Result, entry: Found) -> Result:
         """Keep the result beside the executed notebook, with the hashes that let a
         later run skip it and the student's LMS id for the gradebook export."""
-        path = entry.path
         result.lms, result.lms_id = entry.lms, entry.lms_id
-        known = self.hashes.get(result.student)
-        result.notebook_sha256 = known or (file_sha256(path) if path is not None and path.exists() else "")
+        result.notebook_sha256 = self._hash(entry)
         result.grading_sha256 = self.grading_sha256
         folder = self.executed / result.student
         folder.mkdir(parents=True, exist_ok=True)

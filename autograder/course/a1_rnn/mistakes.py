@@ -1,13 +1,4 @@
-"""Assignment a1: realistic wrong implementations of the graded functions ("mutants").
-
-Each one is a mistake students make. The case table uses them twice: pytest
-shows that the hidden test rejects every one of them, and `check()` compares a
-failing student result with them to add a hint ("looks like weight_hh is
-transposed"). They reuse the reference with one thing changed, so each differs
-from a correct answer in exactly the way its name says. In the parts that hide
-torch (`Case.hides_torch`) they are NumPy or plain Python, as a student's code
-must be: the tests run them as students, with torch hidden.
-"""
+"""Assignment a1: realistic wrong implementations of the graded functions (see `engine.case.Mistake`)."""
 from __future__ import annotations
 
 import numpy as np

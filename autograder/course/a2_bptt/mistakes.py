@@ -1,28 +1,11 @@
-"""Assignment a2: realistic wrong implementations of the graded functions ("mutants").
-
-Each one is a mistake students make. The case table uses them twice: pytest
-shows that the hidden test rejects every one of them, and `check()` compares a
-failing student result with them to add a hint ("looks like weight_hh is
-transposed"). They reuse the reference with one thing changed, so each differs
-from a correct answer in exactly the way its name says. In the parts that hide
-torch (`Case.hides_torch`) they are NumPy or plain Python, as a student's code
-must be: the tests run them as students, with torch hidden.
-"""
+"""Assignment a2: realistic wrong implementations of the graded functions (see `engine.case.Mistake`)."""
 from __future__ import annotations
 
 import numpy as np
 from torch import nn
 
+from ...engine.case import variant
 from .. import reference as ref
-
-
-def _variant(step, name: str, **options):
-    """`step` with some options fixed: one named wrong implementation."""
-    def mistake(*args, **kwargs):
-        return step(*args, **kwargs, **options)
-    mistake.__name__ = name
-    return mistake
-
 
 
 # --- a2, part A: backward pass (a hand-written BPTT with one flaw each) --------
@@ -69,15 +52,15 @@ def _bptt(cache, flaw: str = ""):
     return g
 
 
-backward_no_output_path = _variant(_bptt, "backward_no_output_path", flaw="no_output_path")
-backward_transposed_weight_hh = _variant(_bptt, "backward_transposed_weight_hh", flaw="transposed_weight_hh")
-backward_tanh_prime_of_a = _variant(_bptt, "backward_tanh_prime_of_a", flaw="tanh_prime_of_a")
-backward_sum_not_mean = _variant(_bptt, "backward_sum_not_mean", flaw="sum_not_mean")
-backward_last_step_only = _variant(_bptt, "backward_last_step_only", flaw="last_step_only")
-backward_h0_missing = _variant(_bptt, "backward_h0_missing", flaw="h0_missing")
-backward_tanh_of_h = _variant(_bptt, "backward_tanh_of_h", flaw="tanh_of_h")
-backward_h0_without_weight = _variant(_bptt, "backward_h0_without_weight", flaw="h0_without_weight")
-backward_recursion_transposed = _variant(_bptt, "backward_recursion_transposed", flaw="recursion_transposed")
+backward_no_output_path = variant(_bptt, "backward_no_output_path", flaw="no_output_path")
+backward_transposed_weight_hh = variant(_bptt, "backward_transposed_weight_hh", flaw="transposed_weight_hh")
+backward_tanh_prime_of_a = variant(_bptt, "backward_tanh_prime_of_a", flaw="tanh_prime_of_a")
+backward_sum_not_mean = variant(_bptt, "backward_sum_not_mean", flaw="sum_not_mean")
+backward_last_step_only = variant(_bptt, "backward_last_step_only", flaw="last_step_only")
+backward_h0_missing = variant(_bptt, "backward_h0_missing", flaw="h0_missing")
+backward_tanh_of_h = variant(_bptt, "backward_tanh_of_h", flaw="tanh_of_h")
+backward_h0_without_weight = variant(_bptt, "backward_h0_without_weight", flaw="h0_without_weight")
+backward_recursion_transposed = variant(_bptt, "backward_recursion_transposed", flaw="recursion_transposed")
 
 
 # --- a2, part B: numerical gradient and relative error --------------------------
@@ -146,10 +129,10 @@ def _clip(grads, max_norm, flaw: str):
     return total
 
 
-clip_per_tensor = _variant(_clip, "clip_per_tensor", flaw="per_tensor")
-clip_returns_clipped_norm = _variant(_clip, "clip_returns_clipped_norm", flaw="returns_clipped_norm")
-clip_not_in_place = _variant(_clip, "clip_not_in_place", flaw="not_in_place")
-clip_also_scales_up = _variant(_clip, "clip_also_scales_up", flaw="also_scales_up")
+clip_per_tensor = variant(_clip, "clip_per_tensor", flaw="per_tensor")
+clip_returns_clipped_norm = variant(_clip, "clip_returns_clipped_norm", flaw="returns_clipped_norm")
+clip_not_in_place = variant(_clip, "clip_not_in_place", flaw="not_in_place")
+clip_also_scales_up = variant(_clip, "clip_also_scales_up", flaw="also_scales_up")
 
 
 # --- a2, part D: truncated BPTT -------------------------------------------------
@@ -215,10 +198,10 @@ def _jacobians(x, h0, weight_ih, weight_hh, bias, flaw=""):
     return np.array(norms[::-1])
 
 
-jacnorm_no_tanh_derivative = _variant(_jacobians, "jacnorm_no_tanh_derivative", flaw="no_tanh_derivative")
-jacnorm_reversed_product = _variant(_jacobians, "jacnorm_reversed_product", flaw="reversed_product")
-jacnorm_frobenius = _variant(_jacobians, "jacnorm_frobenius", flaw="frobenius")
-jacnorm_off_by_one = _variant(_jacobians, "jacnorm_off_by_one", flaw="off_by_one")
+jacnorm_no_tanh_derivative = variant(_jacobians, "jacnorm_no_tanh_derivative", flaw="no_tanh_derivative")
+jacnorm_reversed_product = variant(_jacobians, "jacnorm_reversed_product", flaw="reversed_product")
+jacnorm_frobenius = variant(_jacobians, "jacnorm_frobenius", flaw="frobenius")
+jacnorm_off_by_one = variant(_jacobians, "jacnorm_off_by_one", flaw="off_by_one")
 
 
 def jacnorm_reversed_order(x, h0, weight_ih, weight_hh, bias):

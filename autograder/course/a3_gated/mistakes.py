@@ -1,28 +1,11 @@
-"""Assignment a3: realistic wrong implementations of the graded functions ("mutants").
-
-Each one is a mistake students make. The case table uses them twice: pytest
-shows that the hidden test rejects every one of them, and `check()` compares a
-failing student result with them to add a hint ("looks like weight_hh is
-transposed"). They reuse the reference with one thing changed, so each differs
-from a correct answer in exactly the way its name says. In the parts that hide
-torch (`Case.hides_torch`) they are NumPy or plain Python, as a student's code
-must be: the tests run them as students, with torch hidden.
-"""
+"""Assignment a3: realistic wrong implementations of the graded functions (see `engine.case.Mistake`)."""
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from ...engine.case import variant
 from .. import reference as ref
-
-
-def _variant(step, name: str, **options):
-    """`step` with some options fixed: one named wrong implementation."""
-    def mistake(*args, **kwargs):
-        return step(*args, **kwargs, **options)
-    mistake.__name__ = name
-    return mistake
-
 
 
 # --- a3: gated cells -----------------------------------------------------------
@@ -48,11 +31,11 @@ def _lstm_step(x, state, weight_ih, weight_hh, bias_ih, bias_hh, order: str = "i
 
 def lstm_gate_order(order: str):
     """An LSTM cell that reads the stacked gate rows in the wrong order."""
-    return _variant(_lstm_step, f"lstm_gate_order_{order}", order=order)
+    return variant(_lstm_step, f"lstm_gate_order_{order}", order=order)
 
 
 def _lstm_flawed(flaw: str):
-    return _variant(_lstm_step, "lstm_" + flaw.replace(" ", "_"), flaw=flaw)
+    return variant(_lstm_step, "lstm_" + flaw.replace(" ", "_"), flaw=flaw)
 
 
 lstm_no_bias_hh = _lstm_flawed("no bias_hh")
@@ -92,7 +75,7 @@ def _lstm_layer(x, weight_ih, weight_hh, bias_ih, bias_hh, state=None, flaw: str
 
 
 def _layer_flawed(flaw: str):
-    return _variant(_lstm_layer, "layer_" + flaw.replace(" ", "_"), flaw=flaw)
+    return variant(_lstm_layer, "layer_" + flaw.replace(" ", "_"), flaw=flaw)
 
 
 layer_ignores_state = _layer_flawed("ignores state")
@@ -129,7 +112,7 @@ def _gru_step(x, h, weight_ih, weight_hh, bias_ih, bias_hh, reset_after=True, or
 
 
 def _gru_flawed(flaw: str = "", order: str = "rzn"):
-    return _variant(_gru_step, "gru_" + (flaw.replace(" ", "_") or f"order_{order}"), order=order, flaw=flaw)
+    return variant(_gru_step, "gru_" + (flaw.replace(" ", "_") or f"order_{order}"), order=order, flaw=flaw)
 
 
 gru_reset_always_before = _gru_flawed("reset always before")
