@@ -70,3 +70,26 @@ def test_zip_of_a_folder_is_unpacked_safely(tmp_path):
     students = sorted(f.student for f in find_submissions(out, "a1_rnn.ipynb"))
     assert students == ["doejane", "roe"]
 
+
+
+def test_the_released_data_files_and_only_they_reach_the_kernels_folder(tmp_path):
+    """A notebook that reads a data file by relative path (a4's play) finds it in
+    the scratch folder its kernel starts in; notebooks and hidden files stay out,
+    and no name can place a file outside the folder."""
+    from autograder.grading import sandbox
+    from autograder.grading.workspace import data_files
+
+    release = tmp_path / "release"
+    _touch(release / "a4.ipynb")
+    _touch(release / "play.txt", "ACT I.")
+    _touch(release / "data" / "more.txt", "ACT II.")
+    _touch(release / ".ipynb_checkpoints" / "a4-checkpoint.ipynb")
+    _touch(release / ".secret")
+    files = data_files(release)
+    assert files == {"data/more.txt": b"ACT II.", "play.txt": b"ACT I."}
+    scratch = tmp_path / "scratch"
+    sandbox.prepare_scratch(scratch, files=files)
+    assert (scratch / "play.txt").read_text() == "ACT I." and (scratch / "data" / "more.txt").exists()
+    with pytest.raises(ValueError, match="outside"):
+        sandbox.prepare_scratch(tmp_path / "other", files={"../escaped.txt": b"x"})
+    assert not (tmp_path / "escaped.txt").exists()

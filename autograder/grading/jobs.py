@@ -70,6 +70,7 @@ class Job:
     memory_gib: float
     sandbox: bool = True
     deadline_seconds: float | None = None  # None: the default below
+    files: dict[str, bytes] = field(default_factory=dict)  # the release's other files (data), by relative path
 
     @property
     def deadline(self) -> float:
@@ -197,7 +198,7 @@ def _settings(job: Job, here: Station) -> session.Settings:
     limits = sandbox.Limits(memory_gib=job.memory_gib, cpu_seconds=job.student_timeout)
     return session.Settings(scratch=here.scratch(), package=here.package(job.assignment), limits=limits,
                             sandbox=job.sandbox, cell_timeout=job.cell_timeout, uid=here.uid,
-                            startup_timeout=STARTUP_SECONDS)
+                            startup_timeout=STARTUP_SECONDS, files=job.files)
 
 
 def _skip_cell(nb: nbformat.NotebookNode, index: int) -> str | None:

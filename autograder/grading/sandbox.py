@@ -148,13 +148,21 @@ def scratch_base(preferred: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix="w", dir=preferred))
 
 
-def prepare_scratch(scratch: Path, uid: int = NOBODY) -> None:
-    """A fresh, empty folder that the sandbox user `uid` owns."""
+def prepare_scratch(scratch: Path, uid: int = NOBODY, files: dict[str, bytes] | None = None) -> None:
+    """A fresh folder that the sandbox user `uid` owns, holding nothing but
+    `files` (relative path -> content: the data files released beside the
+    notebook, which the student's code reads by relative path)."""
     remove(scratch)
     (scratch / ".tmp").mkdir(parents=True)
+    for name, content in (files or {}).items():
+        target = scratch / name
+        if ".." in Path(name).parts or Path(name).is_absolute():
+            raise ValueError(f"the released file {name!r} would land outside the scratch folder")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
     if os.geteuid() == 0:
-        os.chown(scratch, uid, uid)
-        os.chown(scratch / ".tmp", uid, uid)
+        for path in [scratch, *scratch.rglob("*")]:
+            os.chown(path, uid, uid)
     scratch.chmod(0o700 if os.geteuid() == 0 else 0o755)
 
 

@@ -13,7 +13,7 @@ import json
 import os
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +105,7 @@ class Settings:
     cell_timeout: int
     startup_timeout: int = 120
     uid: int = sandbox.NOBODY  # the sandbox user (as root)
+    files: dict[str, bytes] = field(default_factory=dict)  # written into the scratch folder before the kernel starts
 
 
 TIMEOUT_ERROR = {
@@ -120,7 +121,7 @@ class Kernel:
 
     def __init__(self, nb: nbformat.NotebookNode, settings: Settings):
         self.nb, self.settings = nb, settings
-        sandbox.prepare_scratch(settings.scratch, settings.uid)
+        sandbox.prepare_scratch(settings.scratch, settings.uid, settings.files)
         argv = sandbox.kernel_command(settings.scratch, settings.package, settings.limits, settings.sandbox,
                                       settings.uid)
         self.km = _SandboxKernelManager(argv, settings.scratch, settings.uid)

@@ -158,6 +158,7 @@ class Workspace:
             tail = "\n".join(str(done.get("log", "") + done.get("error", "")).strip().splitlines()[-12:])
             raise RuntimeError(f"nbgrader generate_assignment failed in {self.path}:\n{tail}")
         self.__dict__.pop("released", None)  # generated anew just now
+        self.__dict__.pop("files", None)
         if self.kernel_module is None:
             raise RuntimeError(f"the test cells of {self.assignment} check parts of several assignments")
 
@@ -171,6 +172,8 @@ class Workspace:
         o = self.options
         settings = f"{self.cell_timeout} {o.student_timeout} {o.memory_gib} {o.sandbox}"
         digest = hashlib.sha256(self.source.read_bytes() + package_sha256().encode() + settings.encode())
+        for name, content in sorted(data_files(self.source.parent).items()):
+            digest.update(name.encode() + b"\0" + hashlib.sha256(content).digest())
         return digest.hexdigest()
 
     def intake(self, found: Found) -> Result | Job:
@@ -191,7 +194,8 @@ class Workspace:
                    points={p.grade_id: p.points for p in self.parts},
                    manual=[p.grade_id for p in self.parts if p.manual], cell_timeout=self.cell_timeout,
                    student_timeout=self.options.student_timeout, memory_gib=self.options.memory_gib,
-                   sandbox=self.options.sandbox, deadline_seconds=self.options.job_deadline)
+                   sandbox=self.options.sandbox, deadline_seconds=self.options.job_deadline,
+                   files=self.files)
 
     def _hash(self, found: Found) -> str:
         """The submitted file's hash, read once per run."""
@@ -306,6 +310,12 @@ class Workspace:
         """The student version (written by prepare()), read once per run."""
         return nbformat.read(self.path / "release" / self.assignment / self.notebook_name, as_version=4)
 
+    @functools.cached_property
+    def files(self) -> dict[str, bytes]:
+        """The release's data files (what students get beside the notebook),
+        read once per run: every kernel finds them in its working folder."""
+        return data_files(self.path / "release" / self.assignment)
+
     def _submit(self, student: str, nb: nbformat.NotebookNode) -> None:
         folder = self.path / "submitted" / student / self.assignment
         if folder.exists():
@@ -331,6 +341,17 @@ class Workspace:
         """grades.csv and the feedback pages (`reports.write_reports`)."""
         return reports.write_reports(self.reports, self.assignment, self.parts, results,
                                      lambda student: self.executed / student / self.notebook_name)
+
+
+def data_files(folder: Path) -> dict[str, bytes]:
+    """Relative path -> content of the files of an assignment folder other than
+    notebooks and hidden files (data the notebook reads by relative path)."""
+    found = {}
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if path.is_file() and path.suffix != ".ipynb" and not any(p.startswith(".") for p in relative.parts):
+            found[relative.as_posix()] = path.read_bytes()
+    return found
 
 
 def file_sha256(path: Path) -> str:
