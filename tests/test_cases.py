@@ -13,7 +13,9 @@ import nbformat
 import numpy as np
 import torch
 import pytest
+import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import parametrize
 
 from autograder import course
 from autograder.course import check, part
@@ -24,8 +26,12 @@ from autograder.course.a2_bptt import mistakes as a2m
 from autograder.course.a3_gated import calls as a3_gated
 from autograder.course.a3_gated import cases as a3_cases
 from autograder.course.a3_gated import mistakes as a3m
+from autograder.course.a4_regularize import calls as a4_calls
+from autograder.course.a4_regularize import cases as a4_cases
+from autograder.course.a4_regularize import mistakes as a4m
 from autograder.course.reference import tbptt_train as ref_tbptt
 from autograder.engine import judge as judging
+from autograder.engine.case import variant
 from autograder.engine.compare import compare_array, compare_scalar
 from autograder.engine.judge import CheckFailure
 from autograder.engine.runner import collect as engine
@@ -134,6 +140,28 @@ EXTRA_MUTANTS = {
     "a3.param_count": [not_implemented,
                        lambda kind, i, h, *rest: {"RNN": 1, "LSTM": 4, "GRU": 3}[kind] * h * (i + h + 2),  # 1 layer
                        lambda *args: float(a3m._formula(*args))],  # a float, not an int
+    "a4.locked_dropout": [not_implemented, returns_none,
+                          lambda x, p, training=True: ref.locked_dropout(x, p, training).numpy(),
+                          lambda x, p, training=True: ref.locked_dropout(x, p, training).float(),
+                          lambda x, p, training=True: x * (torch.rand_like(x) > p) / (1 - p),  # per entry
+                          lambda x, p, training=True: x.mul_(ref.locked_dropout(torch.ones_like(x[:, :1]), p,
+                                                                                training))],  # in place
+    "a4.weight_drop": [not_implemented, returns_none,
+                       lambda lstm, p: lstm,  # nothing registered
+                       lambda lstm, p: a4m._weight_drop(lstm, 0.5 * p)],  # the wrong rate
+    "a4.zoneout_lstm_cell": [not_implemented, returns_none,
+                             lambda *args: ref.zoneout_lstm_cell(*args)[::-1],  # (c_t, h_t)
+                             lambda *args: tuple(t.numpy() for t in ref.zoneout_lstm_cell(*args)),
+                             lambda *args: ref.zoneout_lstm_cell(*args[:8], True)],  # zones out in eval too
+    "a4.ln_lstm_cell": [not_implemented, returns_none,
+                        lambda *args: tuple(t.float() for t in ref.ln_lstm_cell(*args)),
+                        lambda x, state, w_ih, w_hh, bias, *norms: ref.ln_lstm_cell(x, state[::-1], w_ih, w_hh, bias,
+                                                                                     *norms)],  # (c, h) read as (h, c)
+    "a4.recurrent_batch_norm": [not_implemented, returns_none, a4m._batch_norm_class("shared over time"),
+                                lambda features, max_steps, eps=1e-5, momentum=0.1: nn.BatchNorm1d(
+                                    features, eps=eps, momentum=momentum)],  # forward(x) takes no t
+    "a4.trained_char_model": [None, copy.deepcopy(a4m.char_untrained).double(),
+                              a4_calls.encode],  # a function, not a model
     "a3.trained_model": [None,  # the training cell leaves None when Part F is not done
                          recall_net_with_five_classes(), recall_net_zeroed(), recall_net_mislabeled(),
                          recall_net_own_forward(), recall_net("GRU", 64, 2),
@@ -144,7 +172,8 @@ EXTRA_MUTANTS = {
 def mistake_id(value) -> str:
     """A test id for a known mistake (a function, or a module object of mistakes.py)."""
     function = getattr(value, "function", value)
-    named = [k for mod in (a1m, a2m, a3m) for k, v in vars(mod).items() if v is function and not k.startswith("_")]
+    named = [k for mod in (a1m, a2m, a3m, a4m) for k, v in vars(mod).items()
+             if v is function and not k.startswith("_")]
     return named[0] if named else getattr(function, "__name__", type(function).__name__)
 
 
@@ -161,10 +190,33 @@ def trained_recall_model() -> nn.Module:
         torch.set_num_threads(threads)
 
 
+@pytest.fixture(scope="module")
+def trained_char_model() -> nn.Module:
+    """a4's Part F reference: the model the solution notebook's train_char_model trains."""
+    from train_reference import load_training_function
+
+    from autograder.grading.notebooks import source_notebook
+
+    try:
+        source_notebook("a4_regularize")
+    except FileNotFoundError:
+        pytest.skip("solutions/a4_regularize has no notebook yet")
+    threads = torch.get_num_threads()
+    try:
+        with torch.random.fork_rng():
+            return load_training_function("a4_regularize")(seed=0)
+    finally:
+        torch.set_num_threads(threads)
+
+
+#: The trained model that must pass each training part (a fixture above).
+TRAINED = {"a3.trained_model": "trained_recall_model", "a4.trained_char_model": "trained_char_model"}
+
+
 def reference_of(name: str, request) -> object:
-    """What must pass part `name`: its reference, or for Part F the trained model."""
+    """What must pass part `name`: its reference, or for a training part the trained model."""
     reference = CASES[name].reference
-    return request.getfixturevalue("trained_recall_model") if reference is None else reference
+    return request.getfixturevalue(TRAINED[name]) if reference is None else reference
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -220,7 +272,9 @@ def test_student_cannot_change_the_inputs_of_later_trials():
 
 
 def flatten(value):
-    """Every number inside a result: arrays, dicts, tuples and lists of them."""
+    """Every number inside a result: arrays, dicts, tuples and lists of them (names skipped)."""
+    if isinstance(value, str):
+        return
     if isinstance(value, dict):
         value = list(value.values())
     if isinstance(value, (list, tuple)):
@@ -502,7 +556,7 @@ def test_torch_is_back_after_a_hidden_call():
 @pytest.mark.parametrize("name", [n for n in sorted(CASES) if calls_for(n).hides_torch])
 def test_a_correct_solution_passes_with_torch_hidden(name):
     """The notebook's own solution, in a kernel where torch, nn and F are bound."""
-    assignment = {"a1": "a1_rnn", "a2": "a2_bptt", "a3": "a3_gated"}[name[:2]]
+    assignment = course.assignments()[name.split(".")[0]]
     cells = notebook_cells(assignment)
     needed = ["rnn_cell_forward"] if name == "a1.rnn_forward" else []
     function = calls_for(name).function
@@ -1084,3 +1138,190 @@ def test_a3_cells_may_not_call_torchs_own(name, code):
     problems = failures(name, scope[name.split(".")[1]])
     assert problems and "builds the cell from tensor operations" in problems[0], problems
     assert torch.lstm_cell.__module__ != "sandboxed" and nn.LSTMCell.__name__ == "LSTMCell"  # put back
+
+
+# --- a4: the parts that draw random masks are judged by properties ------------------
+
+STOCHASTIC = ("a4.locked_dropout", "a4.weight_drop", "a4.zoneout_lstm_cell")
+
+
+@pytest.fixture
+def one_thread():
+    """Small tensor operations: one thread is faster, and not slowed by a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("name", STOCHASTIC)
+def test_a4_reference_passes_on_200_seeds(name, monkeypatch, one_thread):
+    """Whatever the draw, a correct implementation passes: the judge's rates
+    allow 4.5 standard deviations (a correct draw leaves them with probability
+    below 7e-6), and its other properties hold for every draw. (The draws are
+    judged here without the wire's round trip, which test_reference_passes takes.)"""
+    calls, case = calls_for(name), CASES[name]
+    trials, expected = calls.trials(), [want for want, _ in part(name).expected]
+    failing = []
+    for seed in range(200):
+        monkeypatch.setattr(a4_calls, "DRAW_SEED", 10_000 + seed)
+        for trial, want in zip(trials, expected):
+            message = case.compare(calls.run(case.reference, trial.make()), want)
+            if message:
+                failing.append((seed, trial.label, message))
+    assert failing == []
+
+
+@pytest.mark.parametrize("name,mistake", [(n, mk) for n in STOCHASTIC for mk in CASES[n].mistakes],
+                         ids=lambda v: v if isinstance(v, str) else mistake_id(v))
+def test_a4_mistakes_are_rejected_on_other_seeds_too(name, mistake, monkeypatch, one_thread):
+    for seed in (1, 2, 3, 4, 5):
+        monkeypatch.setattr(a4_calls, "DRAW_SEED", seed)
+        problems = failures(name, mistake.function)
+        assert any(mistake.hint in p for p in problems), (seed, problems)
+
+
+def locked_by_rand(x, p, training=True):
+    if not training or p == 0:
+        return x
+    keep = (torch.rand(x.shape[0], 1, x.shape[2], dtype=x.dtype) >= p).to(x.dtype)
+    return x * keep / (1 - p)
+
+
+def locked_by_dropout(x, p, training=True):
+    return x * F.dropout(x.new_ones(x.shape[0], 1, x.shape[2]), p, training)
+
+
+class DropoutWeight(nn.Module):
+    def __init__(self, p):
+        super().__init__()
+        self.p = p
+
+    def forward(self, weight):
+        return F.dropout(weight, self.p, self.training)
+
+
+def weight_drop_by_dropout(lstm, p):
+    parametrize.register_parametrization(lstm, "weight_hh_l0", DropoutWeight(p))
+    return lstm
+
+
+def zoneout_by_lstm_cell(x, state, weight_ih, weight_hh, bias_ih, bias_hh, p_h, p_c, training=True):
+    h, c = state
+    h_new, c_new = torch.lstm_cell(x, state, weight_ih, weight_hh, bias_ih, bias_hh)
+    if not training:
+        return torch.lerp(h_new, h, p_h), torch.lerp(c_new, c, p_c)
+    return torch.where(torch.rand_like(h) < p_h, h, h_new), torch.where(torch.rand_like(c) < p_c, c, c_new)
+
+
+def ln_by_layer_norm(x, state, weight_ih, weight_hh, bias, ln_ih, ln_hh, ln_c, eps=1e-5):
+    def norm(a, scale_shift):
+        return F.layer_norm(a, a.shape[-1:], scale_shift[0], scale_shift[1], eps)
+    h, c = state
+    i, f, g, o = (norm(x @ weight_ih.T, ln_ih) + norm(h @ weight_hh.T, ln_hh) + bias).chunk(4, 1)
+    c_t = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(norm(c_t, ln_c)), c_t
+
+
+class BatchNormByFunctional(nn.Module):
+    """F.batch_norm on row t of the buffers: it updates the row in place."""
+
+    def __init__(self, num_features, max_steps, eps=1e-5, momentum=0.1):
+        super().__init__()
+        self.max_steps, self.eps, self.momentum = max_steps, eps, momentum
+        self.weight = nn.Parameter(0.1 * torch.ones(num_features))
+        self.bias = nn.Parameter(torch.zeros(num_features))
+        self.register_buffer("running_mean", torch.zeros(max_steps, num_features))
+        self.register_buffer("running_var", torch.ones(max_steps, num_features))
+
+    def forward(self, x, t):
+        row = min(t, self.max_steps - 1)
+        return F.batch_norm(x, self.running_mean[row], self.running_var[row], self.weight, self.bias,
+                            self.training, self.momentum, self.eps)
+
+
+A4_ALTERNATIVES = [("a4.locked_dropout", locked_by_rand), ("a4.locked_dropout", locked_by_dropout),
+                   ("a4.weight_drop", weight_drop_by_dropout), ("a4.zoneout_lstm_cell", zoneout_by_lstm_cell),
+                   ("a4.ln_lstm_cell", ln_by_layer_norm), ("a4.recurrent_batch_norm", BatchNormByFunctional),
+                   ("a4.locked_dropout", variant(a4m._locked_dropout, "locked_dropout")),
+                   ("a4.weight_drop", variant(a4m._weight_drop, "weight_drop")),
+                   ("a4.zoneout_lstm_cell", variant(a4m._zoneout, "zoneout_lstm_cell")),
+                   ("a4.ln_lstm_cell", variant(a4m._ln_lstm, "ln_lstm_cell")),
+                   ("a4.recurrent_batch_norm", a4m._batch_norm_class(""))]
+
+
+@pytest.mark.parametrize("name,function", A4_ALTERNATIVES, ids=[f"{n}-{k}" for k, (n, _) in enumerate(A4_ALTERNATIVES)])
+def test_a4_other_correct_implementations_pass(name, function, monkeypatch, one_thread):
+    """Other ways to draw the masks, torch's own functions, and the mistakes'
+    hand-written base (so each mistake differs from a right answer only in its flaw)."""
+    for seed in (a4_calls.DRAW_SEED, 1, 2):
+        monkeypatch.setattr(a4_calls, "DRAW_SEED", seed)
+        assert failures(name, function) == []
+
+
+@pytest.mark.parametrize("name", [*STOCHASTIC, "a4.recurrent_batch_norm"])
+def test_a4_calls_leave_the_notebooks_random_stream_alone(name):
+    before = torch.get_rng_state()
+    engine.collect(calls_for(name), CASES[name].reference)
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+def char_lm_with_weight_drop() -> nn.Module:
+    """An untrained CharLM whose LSTM carries Part B's parametrization, as the notebook's does."""
+    model = a4m._char_lm(embedding_size=16, hidden_size=32, dropout=0.2, weight_drop_p=0.3)
+    ref.weight_drop(model.rnn, 0.3)
+    return model.eval()
+
+
+class CharModel(nn.Module):
+    """Another class with a CharLM's layers."""
+
+    def __init__(self):
+        super().__init__()
+        self.embedding, self.rnn, self.head = nn.Embedding(96, 16), nn.LSTM(16, 32, batch_first=True), nn.Linear(32, 96)
+
+    def forward(self, ids):
+        return self.head(self.rnn(self.embedding(ids))[0])
+
+
+def test_a4_trained_model_is_rebuilt_and_measured_on_held_out_text(monkeypatch, one_thread):
+    model = char_lm_with_weight_drop()
+    assert "rnn.parametrizations.weight_hh_l0.original" in model.state_dict()
+    (sent,) = wire.unpack(*wire.pack([a4_calls.run_model(model, ())]))
+    rebuilt = a4_cases.rebuild_char_model(sent)
+    ids = torch.randint(0, 96, (3, 20))
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(ids), model(ids))
+    score = a4_cases.held_out_bpc(model)
+    assert 6.0 < score < 7.0  # untrained: about log2(96) = 6.58
+    problems = failures("a4.trained_char_model", model)
+    assert len(problems) == 1 and "this part needs at most" in problems[0], problems
+    other = CharModel()
+    other.load_state_dict({k.replace("parametrizations.weight_hh_l0.original", "weight_hh_l0"): v
+                           for k, v in model.state_dict().items()})
+    assert failures("a4.trained_char_model", other)[0].endswith("not a CharModel")
+    monkeypatch.setattr(a4_cases, "BPC_TARGET", score + 0.01)  # a target this model reaches
+    assert failures("a4.trained_char_model", model) == []
+    assert failures("a4.trained_char_model", copy.deepcopy(model).double()) == []  # any precision
+    assert failures("a4.trained_char_model", copy.deepcopy(model).train()) == []  # measured in eval
+
+
+def test_trained_char_reference_is_measured_as_grading_measures_it(trained_char_model):
+    assert 0.5 < a4_cases.held_out_bpc(trained_char_model) <= a4_cases.BPC_TARGET
+
+
+def test_a4_held_out_text_is_the_rest_of_the_play(root):
+    held = (root / "autograder/course/a4_regularize/heldout.txt").read_text()
+    released = (root / "solutions/a4_regularize/as_you_like_it.txt").read_text()
+    assert len(held) == 18_924 and len(released) == 106_304
+    assert set(held) <= set(a4_calls.VOCAB)
+    assert not any(held[k:k + 80] in released for k in range(0, len(held) - 80, 40))  # no passage of it released
+    assert a4_cases._held_out_ids().shape == (18_924,)
+    assert "heldout" not in (root / "autograder/course/a4_regularize/calls.py").read_text()  # the kernel's side
+
+
+def test_a4_held_out_text_ships_with_the_package(root):
+    import tomllib
+
+    data = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert "heldout.txt" in data["autograder.course.a4_regularize"]

@@ -199,3 +199,61 @@ def rnn_params_from_torch(rnn, head):
         exec(_visible(cells["test_rnn_params_from_torch"].source), scope)
     exec(cells["rnn_params_from_torch"].source, scope)  # the solution passes
     exec(_visible(cells["test_rnn_params_from_torch"].source), scope)
+
+
+def _defining(cells: dict[str, nbformat.NotebookNode], pattern: str) -> tuple[str, nbformat.NotebookNode]:
+    """The (grade_id, cell) whose source defines `pattern` (a regular expression at a line's start)."""
+    found = [(k, c) for k, c in cells.items() if c.cell_type == "code" and re.search(pattern, c.source, re.M)]
+    assert len(found) == 1, f"{len(found)} cells define {pattern!r}"
+    return found[0]
+
+
+@pytest.mark.parametrize("folder", ["solutions", "exercises"])
+def test_a4_given_char_model_is_the_graders(root, folder, monkeypatch):
+    """The CharLM, VOCAB, encode and bpc students get are the grader's: same
+    vocabulary and encoding, same bits per character, and a trained CharLM
+    (with Part B's parametrization on its LSTM) rebuilt by the grader gives
+    the same logits in eval."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    from autograder.course import reference as ref
+    from autograder.course.a4_regularize import calls, cases
+    from autograder.engine.runner import wire
+
+    path = root / folder / "a4_regularize" / "a4_regularize.ipynb"
+    if not path.exists():
+        pytest.skip(f"{path.relative_to(root)} does not exist yet")
+    cells = _cells(path)
+    given = [_defining(cells, pattern) for pattern in (r"^VOCAB\s*=", r"^def encode\(", r"^def bpc\(",
+                                                       r"^class CharLM\(")]
+    order = list(cells)
+    for grade_id, cell in given:
+        meta = nbgrader_meta(cell)
+        assert meta["locked"] and not meta["grade"] and not meta["solution"], grade_id
+        assert order.index(grade_id) < order.index("train_char_model"), grade_id
+    monkeypatch.chdir(path.parent)  # a given cell may read the released text beside the notebook
+    scope = {"torch": torch, "nn": nn, "F": F}
+    if "imports" in cells:
+        exec(cells["imports"].source, scope)
+    scope.update(locked_dropout=ref.locked_dropout, weight_drop=ref.weight_drop)  # Parts A and B, right
+    for grade_id in dict.fromkeys(k for k, _ in given):
+        exec(cells[grade_id].source, scope)
+    assert scope["VOCAB"] == calls.VOCAB
+    for text in ("", "ROSALIND.\nO, how full of briers is this working-day world!", "caf\u00e9\t\u2014 ~"):
+        assert torch.equal(scope["encode"](text), calls.encode(text))
+    ids = calls.encode((root / "solutions/a4_regularize/as_you_like_it.txt").read_text()[:3000])
+    for settings in [(96, 16, 8, 0.0, 0.0), (96, 8, 12, 0.3, 0.4), (96, 64, 256, 0.25, 0.5)]:
+        torch.manual_seed(0)
+        theirs = scope["CharLM"](*settings)
+        assert type(theirs).__name__ == "CharLM"
+        assert ("rnn.parametrizations.weight_hh_l0.original" in theirs.state_dict()) == (settings[4] > 0)
+        (sent,) = wire.unpack(*wire.pack([calls.run_model(theirs, ())]))
+        ours = cases.rebuild_char_model(sent)
+        assert not isinstance(ours, str), ours
+        theirs.eval()
+        with torch.no_grad():
+            torch.testing.assert_close(theirs(ids[None, :50]), ours(ids[None, :50]), rtol=0, atol=0)
+        for seq_len in (200, 37):
+            assert scope["bpc"](theirs, ids, seq_len) == pytest.approx(calls.bpc(ours, ids, seq_len), rel=1e-12)

@@ -302,3 +302,180 @@ def test_recall_net_given_in_the_notebook_is_the_one_the_grader_rebuilds(root):
             torch.testing.assert_close(given(x), grader(x), rtol=0, atol=0)
     with pytest.raises(ValueError):
         scope["RecallNet"]("RNN")
+
+
+# --- a4 ---------------------------------------------------------------------------
+
+import copy  # noqa: E402
+
+from torch.nn.utils import parametrize  # noqa: E402
+
+from autograder.course.a4_regularize import calls as a4_calls  # noqa: E402
+from autograder.course.a4_regularize import mistakes as a4m  # noqa: E402
+
+
+def _lstm_problem(b: int, i: int, h: int, seed: int):
+    """x (B, I), state (h, c), and the four weights of an LSTM cell, float64."""
+    g = torch.Generator().manual_seed(seed)
+    x, h0, c0 = (torch.randn(b, n, generator=g, dtype=torch.float64) for n in (i, h, h))
+    return x, (h0, c0), _random_weights(4, i, h, seed)
+
+
+@pytest.mark.parametrize("b,i,h", [(1, 1, 1), (3, 2, 4), (5, 4, 3)])
+def test_zoneout_without_zoning_is_lstm_cell(b, i, h):
+    """p_h = p_c = 0 in training, and eval with p = 0: torch.nn.LSTMCell's step;
+    eval with p > 0: the stated mix of the previous and the new state."""
+    x, state, w = _lstm_problem(b, i, h, seed=b + 7 * h)
+    cell = nn.LSTMCell(i, h, dtype=torch.float64)
+    with torch.no_grad():
+        for name, value in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), w):
+            getattr(cell, name).copy_(value)
+        h_new, c_new = cell(x, state)
+    for training in (True, False):
+        got = ref.zoneout_lstm_cell(x, state, *w, 0.0, 0.0, training)
+        torch.testing.assert_close(got, (h_new, c_new), rtol=1e-12, atol=1e-12)
+    h_t, c_t = ref.zoneout_lstm_cell(x, state, *w, 0.3, 0.6, training=False)
+    torch.testing.assert_close(h_t, 0.3 * state[0] + 0.7 * h_new, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(c_t, 0.6 * state[1] + 0.4 * c_new, rtol=1e-12, atol=1e-12)
+
+
+def test_zoneout_in_training_keeps_old_or_new_values_at_the_rates():
+    x, state, w = _lstm_problem(400, 3, 50, seed=1)
+    h_new, c_new = ref.lstm_step(x, state, *w)
+    torch.manual_seed(0)
+    h_t, c_t = ref.zoneout_lstm_cell(x, state, *w, 0.2, 0.7)
+    for got, old, new, p in ((h_t, state[0], h_new, 0.2), (c_t, state[1], c_new, 0.7)):
+        kept_old = got == old
+        assert (kept_old | (got == new)).all()
+        assert ref.within(float(kept_old.double().mean()), kept_old.numel(), p)
+    both = ((h_t == state[0]) == (c_t == state[1])).double().mean()  # independent masks: 0.2*0.7 + 0.8*0.3
+    assert abs(float(both) - 0.38) < 0.02
+
+
+def _ln_lstm_with_torch(x, state, weight_ih, weight_hh, bias, ln_ih, ln_hh, ln_c, eps):
+    """The layer-normalized step written with torch.nn.LayerNorm modules."""
+    def norm(a, gamma, beta):
+        layer = nn.LayerNorm(a.shape[-1], eps=eps, dtype=torch.float64)
+        with torch.no_grad():
+            layer.weight.copy_(gamma)
+            layer.bias.copy_(beta)
+            return layer(a)
+    h, c = state
+    i, f, g, o = (norm(x @ weight_ih.T, *ln_ih) + norm(h @ weight_hh.T, *ln_hh) + bias).chunk(4, dim=1)
+    c_t = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(norm(c_t, *ln_c)), c_t
+
+
+@pytest.mark.parametrize("b,i,h,eps", [(1, 1, 1, 1e-5), (3, 2, 4, 1e-5), (2, 5, 3, 0.1), (4, 3, 1, 1e-3)])
+def test_ln_lstm_cell_matches_layer_norm_modules(b, i, h, eps):
+    x, state, (w_ih, w_hh, bias, _) = _lstm_problem(b, i, h, seed=3 * b + h)
+    g = torch.Generator().manual_seed(b)
+    norms = [(1 + 0.3 * torch.randn(n, generator=g, dtype=torch.float64),
+              0.3 * torch.randn(n, generator=g, dtype=torch.float64)) for n in (4 * h, 4 * h, h)]
+    want = _ln_lstm_with_torch(x, state, w_ih, w_hh, bias, *norms, eps)
+    torch.testing.assert_close(ref.ln_lstm_cell(x, state, w_ih, w_hh, bias, *norms, eps), want,
+                               rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(a4m._ln_lstm(x, state, w_ih, w_hh, bias, *norms, eps), want, rtol=1e-12, atol=1e-12)
+    if h == 1:  # LN over one unit gives beta: h_t = sigmoid(o) * tanh(beta_c)
+        assert torch.equal(ref.layer_norm(want[1], *norms[2], eps), norms[2][1].expand(b, 1))
+
+
+@pytest.mark.parametrize("cls", [ref.RecurrentBatchNorm, a4m._batch_norm_class("")],
+                         ids=["reference", "mistakes' base"])
+@pytest.mark.parametrize("features,max_steps,momentum,eps", [(4, 3, 0.1, 1e-5), (1, 2, 0.3, 1e-3), (3, 5, 0.5, 0.1)])
+def test_recurrent_batch_norm_is_one_batch_norm_per_step(cls, features, max_steps, momentum, eps):
+    """Per step: torch.nn.BatchNorm1d fed that step's batches only (steps past
+    max_steps share the last one), in training and in eval."""
+    torch.manual_seed(features)
+    ours = cls(features, max_steps, eps=eps, momentum=momentum).double()
+    theirs = [nn.BatchNorm1d(features, eps=eps, momentum=momentum, dtype=torch.float64) for _ in range(max_steps)]
+    assert {n for n, _ in ours.named_parameters()} == {"weight", "bias"}
+    assert {n for n, _ in ours.named_buffers()} == {"running_mean", "running_var"}
+    torch.testing.assert_close(ours.weight, torch.full((features,), 0.1, dtype=torch.float64))  # 0.1 in float32
+    assert not ours.bias.any() and not ours.running_mean.any() and (ours.running_var == 1).all()
+    with torch.no_grad():
+        for bn in theirs:
+            bn.weight.copy_(ours.weight)
+    steps = [0, 1, 2, 3, 4, 5, 6, 0, 2]
+    for train in (True, False):
+        ours.train(train)
+        for bn in theirs:
+            bn.train(train)
+        for t in steps:
+            x = 3 * torch.randn(5, features, dtype=torch.float64) + torch.arange(features) - t
+            with torch.no_grad():
+                torch.testing.assert_close(ours(x, t), theirs[min(t, max_steps - 1)](x), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(ours.running_mean, torch.stack([bn.running_mean for bn in theirs]))
+    torch.testing.assert_close(ours.running_var, torch.stack([bn.running_var for bn in theirs]))
+
+
+def test_weight_drop_in_eval_is_the_plain_lstm_and_in_training_drops_entries():
+    torch.manual_seed(0)
+    plain = nn.LSTM(3, 40, batch_first=True, dtype=torch.float64)
+    lstm = ref.weight_drop(copy.deepcopy(plain), 0.4)
+    raw = lstm.parametrizations.weight_hh_l0.original
+    assert torch.equal(raw, plain.weight_hh_l0) and isinstance(raw, nn.Parameter)
+    x = torch.randn(2, 6, 3, dtype=torch.float64)
+    lstm.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(lstm(x)[0], plain(x)[0], rtol=0, atol=0)
+    lstm.train()  # train -> eval -> train works, and drops again
+    with parametrize.cached():
+        used = lstm.weight_hh_l0
+        out, _ = lstm(x)
+    assert ((used == 0) | torch.isclose(used, raw / 0.6, rtol=1e-12, atol=0)).all()
+    assert ref.within(float((used == 0).double().mean()), used.numel(), 0.4)
+    torch.testing.assert_close(out, ref.lstm_output(x, plain.weight_ih_l0, used, plain.bias_ih_l0, plain.bias_hh_l0),
+                               rtol=1e-12, atol=1e-12)
+    out.sum().backward()
+    assert raw.grad is not None and bool((raw.grad[used == 0] == 0).all()) and bool((raw.grad != 0).any())
+    projection = torch.ones_like(out)
+    torch.testing.assert_close(raw.grad, (used != 0).double() / 0.6 * ref.weight_hh_gradient(
+        x, plain.weight_ih_l0, used.detach(), plain.bias_ih_l0, plain.bias_hh_l0, projection), rtol=1e-10, atol=1e-12)
+    assert torch.equal(lstm.weight_ih_l0, plain.weight_ih_l0)
+
+
+def test_locked_dropout_properties():
+    x = torch.randn(300, 4, 60, dtype=torch.float64)
+    assert ref.locked_dropout(x, 0.3, training=False) is x and ref.locked_dropout(x, 0.0) is x
+    out = ref.locked_dropout(x, 0.3)
+    assert out.dtype == torch.float64 and out.shape == x.shape
+    kept = out[:, :1] != 0  # (B, 1, F)
+    torch.testing.assert_close(out, x * kept / 0.7, rtol=1e-12, atol=0)
+    assert ref.within(1 - float(kept.double().mean()), kept.numel(), 0.3)
+    with pytest.raises(ValueError):
+        ref.locked_dropout(x, 1.0)
+
+
+def test_binomial_bounds_hold_a_correct_rate_and_reject_the_rates_of_mistakes():
+    low, high = ref.binomial_bounds(20_000, 0.3)
+    assert high - low < 0.03 and low < 0.3 < high
+    assert not ref.within(0.7, 20_000, 0.3) and not ref.within(0.35, 20_000, 0.3)
+    assert ref.binomial_bounds(50, 0.0) == (0.0, 0.01) and ref.within(0.0, 1, 0.5) and ref.within(1.0, 1, 0.5)
+    torch.manual_seed(0)
+    rates = torch.distributions.Binomial(20_000, torch.tensor(0.3, dtype=torch.float64)).sample((2000,)) / 20_000
+    assert all(ref.within(float(r), 20_000, 0.3) for r in rates)  # 2000 draws: none at 4.5 sigma
+    assert ref.chance_all_equal(20_000, 0.3) == 0.0 and ref.chance_all_equal(4, 0.5) == 0.5 ** 4
+    assert ref.chance_constant_rows(3, 2, 0.5) == 0.5 ** 3
+
+
+def test_encode_and_bpc_of_the_graders_char_model():
+    ids = a4_calls.encode("ab\n\u00e9\t~")
+    assert ids.dtype == torch.int64 and ids.tolist() == [66, 67, 0, 1, 1, 95]  # outside VOCAB: " "
+    assert len(a4_calls.VOCAB) == 96 and a4_calls.encode("").shape == (0,)
+
+    class Uniform(nn.Module):
+        def forward(self, ids):
+            return torch.zeros(*ids.shape, 96)
+
+    assert a4_calls.bpc(Uniform(), torch.arange(50) % 96, seq_len=7) == pytest.approx(np.log2(96), rel=1e-6)
+    torch.manual_seed(0)
+    model = a4_calls.CharLM(96, 8, 16).train()
+    ids = torch.randint(0, 96, (1000,))
+    with torch.no_grad():  # by hand: rows of 101, the last 1000 - 9 * 101 = 91 dropped
+        rows = ids[:909].reshape(9, 101)
+        logits = model.eval()(rows[:, :-1])
+        want = F.cross_entropy(logits.reshape(-1, 96), rows[:, 1:].reshape(-1)).item() / np.log(2)
+    model.train()
+    assert a4_calls.bpc(model, ids, seq_len=100) == pytest.approx(want, rel=1e-6)
+    assert model.training  # left as it was

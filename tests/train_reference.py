@@ -2,6 +2,7 @@
 one JSON line per seed, its held-out score and the CPU seconds it took.
 
     python tests/train_reference.py a3_gated 0 1 2 3 4
+    python tests/train_reference.py a4_regularize 0 1 2 3 4
 
 Run by tests/test_training_parts.py in one process per numeric path (the
 path is chosen by environment variables, as in benchmarks/run.py). The
@@ -20,13 +21,15 @@ import nbformat
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from autograder.course.a3_gated import cases  # noqa: E402
+from autograder.course.a3_gated import cases as a3_cases  # noqa: E402
+from autograder.course.a4_regularize import cases as a4_cases  # noqa: E402
 from autograder.grading.notebooks import nbgrader_meta, source_notebook  # noqa: E402
 
 
 #: assignment -> (training function in its notebook, score of a trained model)
 PARTS: dict[str, tuple[str, Callable[[torch.nn.Module], float]]] = {
-    "a3_gated": ("train_recall_model", cases.held_out_recall_accuracy),
+    "a3_gated": ("train_recall_model", a3_cases.held_out_recall_accuracy),  # accuracy: higher is better
+    "a4_regularize": ("train_char_model", a4_cases.held_out_bpc),  # bits per character: lower is better
 }
 
 

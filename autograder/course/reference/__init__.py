@@ -6,4 +6,5 @@ The topics' public names are gathered here, so cases read `ref.<name>`.
 """
 from .bptt import *  # noqa: F401,F403
 from .gated import *  # noqa: F401,F403
+from .regularize import *  # noqa: F401,F403
 from .rnn import *  # noqa: F401,F403
