@@ -256,3 +256,46 @@ def make_a3(release_path: Path, source_path: Path) -> dict[str, nbformat.Noteboo
                       {"answer_counting": "A GRU state is a convex combination..."},
                       {"gru_cell": RESET_BEFORE, "param_count": ONE_BIAS_COUNT, "train_recall_model": UNTRAINED},
                       rule={"train_recall_model": RULE_IN_DISGUISE}, frames={"param_count": TABLE_FROM_FRAMES})
+
+
+# --- a4 ---------------------------------------------------------------------------
+
+FRESH_MASK_PER_STEP = '''
+def locked_dropout(x, p, training=True):
+    """Plain dropout: a new mask at every time step (not locked)."""
+    if not training or p == 0:
+        return x
+    mask = (torch.rand_like(x) >= p).to(x.dtype)
+    return x * mask / (1 - p)
+'''
+
+LN_OVER_BATCH = '''
+def ln_lstm_cell(x, state, weight_ih, weight_hh, bias, ln_ih, ln_hh, ln_c, eps=1e-5):
+    """Normalizes each pre-activation over the batch instead of over the example."""
+    h, c = state
+
+    def norm(a, gamma, beta):
+        mean = a.mean(dim=0, keepdim=True)
+        var = a.var(dim=0, unbiased=False, keepdim=True)
+        return gamma * (a - mean) / torch.sqrt(var + eps) + beta
+
+    pre = norm(x @ weight_ih.T, *ln_ih) + norm(h @ weight_hh.T, *ln_hh) + bias
+    i, f, g, o = pre.chunk(4, dim=1)
+    c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    h_new = torch.sigmoid(o) * torch.tanh(norm(c_new, *ln_c))
+    return h_new, c_new
+'''
+
+UNTRAINED_CHAR_MODEL = '''
+def train_char_model(seed=0):
+    """Builds the CharLM but never trains it."""
+    torch.manual_seed(seed)
+    return CharLM(len(VOCAB), hidden_size=64).eval()
+'''
+
+
+def make_a4(release_path: Path, source_path: Path) -> dict[str, nbformat.NotebookNode]:
+    return make_three(release_path, source_path,
+                      {"written_answer": "A fresh mask on h at every step multiplies the noise..."},
+                      {"locked_dropout": FRESH_MASK_PER_STEP, "ln_lstm_cell": LN_OVER_BATCH,
+                       "train_char_model": UNTRAINED_CHAR_MODEL})

@@ -1155,15 +1155,16 @@ def one_thread():
 
 
 @pytest.mark.parametrize("name", STOCHASTIC)
-def test_a4_reference_passes_on_200_seeds(name, monkeypatch, one_thread):
+def test_a4_reference_passes_on_50_seeds(name, monkeypatch, one_thread):
     """Whatever the draw, a correct implementation passes: the judge's rates
     allow 4.5 standard deviations (a correct draw leaves them with probability
     below 7e-6), and its other properties hold for every draw. (The draws are
-    judged here without the wire's round trip, which test_reference_passes takes.)"""
+    judged here without the wire's round trip, which test_reference_passes takes.
+    400 seeds were checked once by hand; 50 keep the suite's time in budget.)"""
     calls, case = calls_for(name), CASES[name]
     trials, expected = calls.trials(), [want for want, _ in part(name).expected]
     failing = []
-    for seed in range(200):
+    for seed in range(50):
         monkeypatch.setattr(a4_calls, "DRAW_SEED", 10_000 + seed)
         for trial, want in zip(trials, expected):
             message = case.compare(calls.run(case.reference, trial.make()), want)

@@ -218,6 +218,27 @@ def test_a3_end_to_end(root, tmp_path):
     assert "BEGIN HIDDEN TESTS" not in half and "autograder" not in half
 
 
+A4_PARTS = ["test_locked_dropout", "test_weight_drop", "test_zoneout_lstm_cell", "test_ln_lstm_cell",
+            "test_recurrent_batch_norm", "test_trained_char_model", "written_answer"]
+
+
+def test_a4_end_to_end(root, tmp_path):
+    """a4 reads its play from a file released beside the notebook: the kernel
+    finds it, the right student's model is trained there and measured on the
+    held-out part of the play."""
+    from submissions import make_a4
+
+    assert grade_three(root, tmp_path, "a4_regularize", make_a4, A4_PARTS) == {
+        "right": ["12", "15", "12", "12", "14", "20", "", "85"],
+        "untouched": ["0", "0", "0", "0", "0", "0", "0", "0"],
+        "half": ["0", "15", "12", "0", "14", "0", "", "41"],  # the model answer copied: a person grades it
+    }
+    half = (tmp_path / "grading/reports/a4_regularize/feedback/half.html").read_text()
+    assert "BEGIN HIDDEN TESTS" not in half and "autograder" not in half
+    assert "FileNotFoundError" not in half
+    assert "the mask changes over time" in half and "LN over the batch axis" in half
+
+
 def test_assignment_sets_its_own_cell_timeout(root, tmp_path):
     """a3 trains a model in a cell, so its notebook asks for more than the default 30 s."""
     from autograder.grading.workspace import Options, Workspace

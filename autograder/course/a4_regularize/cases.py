@@ -439,7 +439,11 @@ def _compare_batch_norm(got: Any, expected: dict) -> str | None:
 # --- F. the trained character model ----------------------------------------------------
 
 #: Held-out bits per character a trained CharLM must reach (lower is better).
-BPC_TARGET = 2.2  # provisional: calibrated by the reference's training over 5+ seeds on every numeric path
+#: Calibrated with the solution's recipe (30,000 training characters, 200 steps, dropout and
+#: weight-drop 0.25) from seeds 0-4 on the native path and with MKL_CBWR=COMPATIBLE and
+#: ATEN_CPU_CAPABILITY=default: regularized 2.730-2.777, the same recipe without
+#: regularization (early stopping kept) 2.856-2.911. The target leaves about 0.04 on each side.
+BPC_TARGET = 2.815
 MAX_EMBEDDING, MAX_HIDDEN = 64, 256  # the contract's limits; larger models are not rebuilt
 _RAW_KEY, _PLAIN_KEY = "rnn.parametrizations.weight_hh_l0.original", "rnn.weight_hh_l0"
 
