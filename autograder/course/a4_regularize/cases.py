@@ -439,11 +439,12 @@ def _compare_batch_norm(got: Any, expected: dict) -> str | None:
 # --- F. the trained character model ----------------------------------------------------
 
 #: Held-out bits per character a trained CharLM must reach (lower is better).
-#: Calibrated with the solution's recipe (30,000 training characters, 200 steps, dropout and
-#: weight-drop 0.25) from seeds 0-4 on the native path and with MKL_CBWR=COMPATIBLE and
-#: ATEN_CPU_CAPABILITY=default: regularized 2.730-2.777, the same recipe without
-#: regularization (early stopping kept) 2.856-2.911. The target leaves about 0.04 on each side.
-BPC_TARGET = 2.815
+#: Calibrated with the solution's recipe (30,000 training characters, 150 steps, dropout and
+#: weight-drop 0.25), seeds 0-4: regularized 2.738-2.785 held-out bpc; the same recipe without
+#: regularization (early stopping kept; its best is at step 75, so 150 or 200 steps give the
+#: same model) 2.856-2.911. Every run measured on several paths (native, MKL_CBWR=COMPATIBLE,
+#: ATEN_CPU_CAPABILITY=default) agreed to 1e-4. About 0.035 on each side of the target.
+BPC_TARGET = 2.82
 MAX_EMBEDDING, MAX_HIDDEN = 64, 256  # the contract's limits; larger models are not rebuilt
 _RAW_KEY, _PLAIN_KEY = "rnn.parametrizations.weight_hh_l0.original", "rnn.weight_hh_l0"
 
