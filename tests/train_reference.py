@@ -12,6 +12,7 @@ cells skipped; the score comes from the hidden test's own held-out data.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -35,17 +36,25 @@ PARTS: dict[str, tuple[str, Callable[[torch.nn.Module], float]]] = {
 
 def load_training_function(assignment: str) -> Callable:
     """Run the source notebook's code cells up to the one that defines the
-    training function (test cells skipped) and return that function."""
+    training function (test cells skipped) and return that function. The
+    cells run in the notebook's folder, as in Jupyter: a4 reads its play
+    from a file beside the notebook."""
     name, _ = PARTS[assignment]
-    nb = nbformat.read(source_notebook(assignment), as_version=4)
+    path = source_notebook(assignment)
+    nb = nbformat.read(path, as_version=4)
     namespace: dict = {"__name__": "__main__"}
-    for cell in nb.cells:
-        meta = nbgrader_meta(cell)
-        if cell.cell_type != "code" or (meta.get("grade") and not meta.get("solution")):
-            continue
-        exec(compile(cell.source, f"<{assignment}:{meta.get('grade_id', '?')}>", "exec"), namespace)
-        if name in namespace:
-            return namespace[name]
+    here = os.getcwd()
+    os.chdir(path.parent)
+    try:
+        for cell in nb.cells:
+            meta = nbgrader_meta(cell)
+            if cell.cell_type != "code" or (meta.get("grade") and not meta.get("solution")):
+                continue
+            exec(compile(cell.source, f"<{assignment}:{meta.get('grade_id', '?')}>", "exec"), namespace)
+            if name in namespace:
+                return namespace[name]
+    finally:
+        os.chdir(here)
     raise LookupError(f"{assignment}'s notebook defines no {name}")
 
 
