@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -112,6 +113,11 @@ def _executor(args: argparse.Namespace, options: Options):
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
+    # A run started in the background by a shell (`grade ... &`, nohup, a test
+    # harness) inherits SIGINT ignored, and Python then installs no handler:
+    # `kill -INT` would be lost and the run could not stop cleanly. Ctrl-C and
+    # `kill -INT` stop a run the same way wherever it was started.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     options = _options(args)
     if not options.sandbox:
         print(NO_SANDBOX_WARNING, file=sys.stderr)
