@@ -1,15 +1,19 @@
 """Shared fixtures of the test suite, and long jobs run in the background.
 
-The suite's longest work is independent of the rest: running every notebook
-again on other numeric paths and training the reference solutions from
-several seeds, each in processes of its own. Those processes start as soon
-as the tests that read them are collected, at most MAX_BACKGROUND at a time,
-so that they use the second core while the rest of the suite (mostly one
-process at a time: the book build, grading) uses the first; their tests wait
-for them.
+The suite's longest work is independent of the rest: building the book,
+running every notebook again on other numeric paths and training the
+reference solutions from several seeds, each in processes of its own. The
+jobs that the selected tests need start as soon as collection ends, at most
+MAX_BACKGROUND at a time, so that they use the second core while the rest of
+the suite (mostly one process at a time: grading) uses the first; their
+tests wait for them. A test module declares its jobs with a function
+`background_jobs(root, items) -> list[Job]`, given its selected tests, so
+that `pytest -m "not paths"` (make test) starts none of the numeric-path
+jobs and `pytest -m paths` (make test-paths) starts only those.
 """
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,6 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).parent))  # tests/submissions.py
 FIGURES: list[str] = []
 MAX_BACKGROUND = 2
+#: Folders that background jobs write into, removed when the run ends.
+TEMPORARY: list[Path] = []
 
 
 @pytest.fixture(scope="session")
@@ -100,16 +106,26 @@ def _run_queue(queue: list[Job]) -> None:
         threading.Thread(target=one, args=(job,), daemon=True, name=job.name).start()
 
 
-def pytest_collection_modifyitems(session, config, items) -> None:
-    """Start the background jobs of the collected modules that declare some
-    (a function `background_jobs(root) -> list[Job]`), longest first."""
-    if config.option.collectonly:
+def pytest_collection_finish(session) -> None:
+    """Start the background jobs that the selected tests need (after -m and -k
+    have deselected the others), longest first."""
+    if session.config.option.collectonly:
         return
-    modules = {item.module for item in items if hasattr(item.module, "background_jobs")}
-    queue = [job for module in sorted(modules, key=lambda m: getattr(m, "BACKGROUND_ORDER", 9))
-             for job in module.background_jobs(ROOT)]
+    by_module: dict = {}
+    for item in session.items:
+        if hasattr(item.module, "background_jobs"):
+            by_module.setdefault(item.module, []).append(item)
+    queue = [job for module in sorted(by_module, key=lambda m: getattr(m, "BACKGROUND_ORDER", 9))
+             for job in module.background_jobs(ROOT, by_module[module])]
     JOBS.update({job.name: job for job in queue})
     _run_queue(queue)
+
+
+def temporary_folder(prefix: str) -> Path:
+    """A new folder for a background job's output, removed when the run ends."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    TEMPORARY.append(folder)
+    return folder
 
 
 def background(name: str) -> tuple[int, str, str]:
@@ -123,3 +139,6 @@ def pytest_sessionfinish(session, exitstatus) -> None:
         job.cancelled = True
         if job.process is not None and job.process.poll() is None:
             job.process.kill()
+            job.process.wait()
+    for folder in TEMPORARY:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -3,14 +3,18 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import Job, background, temporary_folder
 
 pytestmark = pytest.mark.slow
+
+BACKGROUND_ORDER = 0  # the longest job of `make test`: started first
+#: Where the background build writes (set when the job is made).
+OUTPUT: list[Path] = []
 
 
 def toc_files(root: Path) -> list[str]:
@@ -21,17 +25,24 @@ def toc_files(root: Path) -> list[str]:
     return files
 
 
-@pytest.fixture(scope="module")
-def built(root, tmp_path_factory, figures) -> Path:
-    out = tmp_path_factory.mktemp("book")
+def background_jobs(root: Path, items: list) -> list[Job]:
+    """`jupyter-book build` into a fresh folder, started when collection ends, so
+    that the grading tests run beside it on the second core."""
+    out = temporary_folder("rnn-course-book-")
+    OUTPUT[:] = [out]
     env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]}
     env.pop("MPLBACKEND", None)  # a non-inline backend would silently drop every plot
-    done = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(root),
-                           "--path-output", str(out), "-W", "-n", "--keep-going"],
-                          env=env, capture_output=True, text=True, timeout=1200)
-    assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
-    figures.extend(execution_times(out / "_build" / ".jupyter_cache"))
-    return out / "_build" / "html"
+    command = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(root),
+               "--path-output", str(out), "-W", "-n", "--keep-going"]
+    return [Job("book build", command, env, 1800)]
+
+
+@pytest.fixture(scope="module")
+def built(figures) -> Path:
+    code, out, err = background("book build")
+    assert code == 0, (out + err)[-6000:]
+    figures.extend(execution_times(OUTPUT[0] / "_build" / ".jupyter_cache"))
+    return OUTPUT[0] / "_build" / "html"
 
 
 def execution_times(cache_path: Path) -> list[str]:
