@@ -106,6 +106,16 @@ def _run_queue(queue: list[Job]) -> None:
         threading.Thread(target=one, args=(job,), daemon=True, name=job.name).start()
 
 
+def pytest_collection_modifyitems(session, config, items) -> None:
+    """Tests that wait for a background job run last, the longest jobs' last
+    of all, so that the rest of the suite runs while the jobs do."""
+    def waits(item) -> tuple[int, int]:
+        if not hasattr(item.module, "background_jobs"):
+            return (0, 0)
+        return (1, -getattr(item.module, "BACKGROUND_ORDER", 9))
+    items.sort(key=waits)  # stable: the order within each group is kept
+
+
 def pytest_collection_finish(session) -> None:
     """Start the background jobs that the selected tests need (after -m and -k
     have deselected the others), longest first."""
