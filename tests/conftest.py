@@ -106,13 +106,18 @@ def _run_queue(queue: list[Job]) -> None:
         threading.Thread(target=one, args=(job,), daemon=True, name=job.name).start()
 
 
+def _order(module) -> int:
+    """A module's BACKGROUND_ORDER: its jobs start in this order, 0 first."""
+    return getattr(module, "BACKGROUND_ORDER", 9)
+
+
 def pytest_collection_modifyitems(session, config, items) -> None:
     """Tests that wait for a background job run last, the longest jobs' last
     of all, so that the rest of the suite runs while the jobs do."""
     def waits(item) -> tuple[int, int]:
         if not hasattr(item.module, "background_jobs"):
             return (0, 0)
-        return (1, -getattr(item.module, "BACKGROUND_ORDER", 9))
+        return (1, -_order(item.module))
     items.sort(key=waits)  # stable: the order within each group is kept
 
 
@@ -125,7 +130,7 @@ def pytest_collection_finish(session) -> None:
     for item in session.items:
         if hasattr(item.module, "background_jobs"):
             by_module.setdefault(item.module, []).append(item)
-    queue = [job for module in sorted(by_module, key=lambda m: getattr(m, "BACKGROUND_ORDER", 9))
+    queue = [job for module in sorted(by_module, key=_order)
              for job in module.background_jobs(ROOT, by_module[module])]
     JOBS.update({job.name: job for job in queue})
     _run_queue(queue)
